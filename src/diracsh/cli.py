@@ -1,0 +1,271 @@
+"""The ``diracsh`` command: the shell, ``call``, and ``serve``.
+
+Exit codes (:class:`Exit`): 0 success, 1 the call returned ``S_ERROR``,
+2 usage error, 3 could not start (credentials, port, files), 130 Ctrl-C.
+This is the only place that turns failures into exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from diracsh import __version__
+
+__all__ = ["Exit", "main"]
+
+log = logging.getLogger("diracsh")
+
+SUBCOMMANDS = ("serve", "call")
+
+
+class Exit(enum.IntEnum):
+    OK = 0
+    S_ERROR = 1
+    USAGE = 2
+    STARTUP = 3
+    INTERRUPTED = 130
+
+
+def _credential_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("credentials (default: DIRAC's environment)")
+    group.add_argument("--proxy", metavar="FILE", help="X.509 proxy file")
+    group.add_argument("--cert", metavar="FILE", help="user or host certificate")
+    group.add_argument("--key", metavar="FILE", help="key of --cert")
+    group.add_argument(
+        "--token", metavar="TOKEN", help="bearer token (better: BEARER_TOKEN_FILE)"
+    )
+    group.add_argument("--ca-dir", metavar="DIR", help="CA directory or file")
+    group.add_argument(
+        "--insecure", action="store_true", help="do NOT verify the server certificate"
+    )
+    group.add_argument("--timeout", type=float, metavar="S", help="call timeout, seconds")
+
+
+def _client_options(args: argparse.Namespace) -> dict[str, Any]:
+    mapping = {
+        "proxy": "proxyLocation",
+        "cert": "certFile",
+        "key": "keyFile",
+        "token": "accessToken",
+        "ca_dir": "caLocation",
+        "timeout": "timeout",
+    }
+    options = {kw: getattr(args, name) for name, kw in mapping.items()
+               if getattr(args, name, None)}
+    if getattr(args, "insecure", False):
+        options["skipCACheck"] = True
+    return options
+
+
+def _shell_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diracsh",
+        description="Interactive shell for DIRAC's HTTPS services. "
+        "Other commands: diracsh serve --demo, diracsh call TARGET METHOD [ARG...]",
+    )
+    parser.add_argument("targets", nargs="*", metavar="TARGET",
+                        help="https://host:port/System/Component to connect to")
+    parser.add_argument("--demo", action="store_true",
+                        help="start the demo service in this process and connect to it")
+    parser.add_argument("--debug", action="store_true",
+                        help="log to stderr and show tracebacks")
+    parser.add_argument("--version", action="version", version=_versions())
+    _credential_flags(parser)
+    return parser
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="diracsh serve",
+                                     description="Serve the demo services over HTTPS.")
+    parser.add_argument("--demo", action="store_true", required=True,
+                        help="serve the demo services")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--state-dir", type=Path,
+                        help="where the throwaway CA and credentials live")
+    parser.add_argument("--debug", action="store_true")
+    return parser
+
+
+def _call_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="diracsh call",
+                                     description="Call one method and print the result.")
+    parser.add_argument("target", help="https://host:port/System/Component")
+    parser.add_argument("method")
+    parser.add_argument("args", nargs="*", help="arguments, as Python literals")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--debug", action="store_true")
+    _credential_flags(parser)
+    return parser
+
+
+def _versions() -> str:
+    import platform
+    import ssl
+
+    import prompt_toolkit
+    import requests
+    import urllib3
+
+    return (
+        f"diracsh {__version__} (Python {platform.python_version()}, "
+        f"requests {requests.__version__}, urllib3 {urllib3.__version__}, "
+        f"prompt_toolkit {prompt_toolkit.__version__}, {ssl.OPENSSL_VERSION})"
+    )
+
+
+def _setup_logging(debug: bool) -> None:
+    """Everything to the log file; to stderr as well with --debug."""
+    from diracsh.config import paths, private_dir
+
+    handlers: list[logging.Handler] = []
+    try:
+        log_file = paths().log_file
+        private_dir(log_file.parent)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    except OSError:
+        handlers.append(logging.NullHandler())
+    if debug:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    fmt = logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
+    for handler in handlers:
+        handler.setFormatter(fmt)
+    for name in ("diracsh", "tornado", "urllib3"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = handlers
+        logger.setLevel(logging.DEBUG if debug else logging.INFO)
+        logger.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``diracsh`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        if argv and argv[0] == "serve":
+            args = _serve_parser().parse_args(argv[1:])
+            _setup_logging(args.debug)
+            return _serve(args)
+        if argv and argv[0] == "call":
+            args = _call_parser().parse_args(argv[1:])
+            _setup_logging(args.debug)
+            return _call(args)
+        args = _shell_parser().parse_args(argv)
+        _setup_logging(args.debug)
+        return _shell(args)
+    except KeyboardInterrupt:
+        return Exit.INTERRUPTED
+    except StartupError as exc:
+        if debug:
+            raise
+        print(f"diracsh: {exc}", file=sys.stderr)
+        return Exit.STARTUP
+
+
+class StartupError(Exception):
+    """diracsh could not start: the message says why and what to do."""
+
+
+def _start_demo(host: str, port: int, state_dir: Path | None) -> Any:
+    from diracsh.config import paths
+    from diracsh.server import start_demo
+
+    state = state_dir or paths().demo_state
+    try:
+        return start_demo(state, host=host, port=port, background=False)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot start the demo service on {host}:{port}: {exc.strerror or exc}"
+        ) from exc
+
+
+def _serve(args: argparse.Namespace) -> int:
+    server, pki = _start_demo(args.host, args.port, args.state_dir)
+    out = sys.stdout
+    for name in server.services:
+        print(f"service   {server.url(name)}", file=out)
+    print(f"CA dir    {pki.ca_dir}", file=out)
+    print(f"user cert {pki.user_cert}", file=out)
+    print(f"user key  {pki.user_key}", file=out)
+    print(f"proxy     {pki.proxy}", file=out)
+    print(f"admin     {pki.admin_proxy}", file=out)
+    print(
+        f"try:      curl --cacert {pki.ca_cert} --cert {pki.proxy} "
+        f"-d method=ping {server.url('Demo/Jobs')}",
+        file=out,
+    )
+    print("serving until Ctrl-C", file=out, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return Exit.OK
+
+
+def _call(args: argparse.Namespace) -> int:
+    from diracsh.client import TornadoClient
+    from diracsh.shell.parser import ParseError, literal_args
+    from diracsh.shell.render import format_result
+
+    try:
+        values = literal_args(args.args)
+    except ParseError as exc:
+        print(f"diracsh: {exc}", file=sys.stderr)
+        return Exit.USAGE
+    client = TornadoClient(args.target, **_client_options(args))
+    result = client.executeRPC(args.method, *values)
+    print(format_result(result, "json" if args.json else "python"))
+    return Exit.OK if result.get("OK") else Exit.S_ERROR
+
+
+def _shell(args: argparse.Namespace) -> int:
+    from diracsh.config import paths
+    from diracsh.shell.render import Printer
+    from diracsh.shell.session import Shell
+
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    printer = Printer(color=interactive)
+    shell = Shell(printer)
+    shell.defaults = _client_options(args)
+    if args.demo:
+        _connect_demo(shell, printer)
+    for target in args.targets:
+        shell.connect(target)
+    if not args.demo and not args.targets and interactive:
+        printer.info(f"diracsh {__version__}: .connect URL to start, .help for help")
+
+    try:
+        if not interactive:
+            from diracsh.shell.app import piped_loop
+
+            return piped_loop(shell)
+        from diracsh.shell.app import interactive_loop, open_history
+
+        history = open_history(paths().history, printer)
+        return interactive_loop(shell, history)
+    finally:
+        shell.close()
+
+
+def _connect_demo(shell: Any, printer: Any) -> None:
+    server, pki = _start_demo("127.0.0.1", 0, None)
+    server.start()
+    options = {"proxyLocation": str(pki.proxy), "caLocation": str(pki.ca_dir)}
+    for name in server.services:
+        shell.connect(server.url(name), **options)
+    shell.current = "Demo/Jobs"
+    printer.info(
+        f"diracsh {__version__} - demo service on https://127.0.0.1:{server.port} "
+        "(throwaway CA)"
+    )
+    printer.plain("Try:  getJobStatus(12)        a call on the current service, Demo/Jobs")
+    printer.plain("      echo({'when': datetime(2024, 1, 2, 3, 4, 5), 'data': b'\\x00'})")
+    printer.plain("      .services   then   Demo/Files.listFiles()   (Tab completes)")
+    printer.plain(".help lists commands; Ctrl-D leaves.")

@@ -1,0 +1,441 @@
+"""HTTPS transport: one ``requests.Session`` per client, TLS, failover, status mapping.
+
+Every outcome of a remote call becomes a result dict here, in one place:
+
+* HTTP 200 with a JSON object: that object, as the server sent it;
+* 401 / 403: ``S_ERROR(EACCES, "No access to <url>")`` (as DIRAC's client);
+* 501: ``S_ERROR(ENOSYS, "<method> is not implemented")`` (as DIRAC's client);
+* any other status, a body that is not a JSON object, a refused or dropped
+  connection, a TLS failure, a timeout: ``S_ERROR`` with a message naming the
+  URL, the HTTP status, the content type and the start of the body.
+
+A connection that cannot be made (refused, TLS handshake, connect timeout)
+moves on to the service's next URL and bans the failed one for later calls.
+A read timeout does not: the server may be running the call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from diracsh import jencode
+from diracsh.client.credentials import (
+    Credential,
+    CredentialError,
+    find_ca_location,
+    identity_of,
+)
+from diracsh.results import EACCES, ENOSYS, S_ERROR, S_OK
+
+__all__ = ["Transport", "build_ssl_context"]
+
+log = logging.getLogger("diracsh")
+
+_CHUNK = 1 << 20
+_SNIPPET = 200
+_NOT_CA_FILES = (".r0", ".crl", ".signing_policy", ".namespaces", ".info")
+
+
+class _ContextAdapter(HTTPAdapter):
+    """Mounts our own SSL context: the CAs and client certificate live in it."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__(pool_connections=4, pool_maxsize=16)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        # requests would add its own CA bundle here; grid services are
+        # verified against the grid CAs in our context and nothing else.
+        return None
+
+
+def build_ssl_context(
+    credential: Credential,
+    ca_location: str | os.PathLike[str] | None = None,
+    *,
+    verify: bool = True,
+    password: Callable[[str], str | bytes] | None = None,
+) -> ssl.SSLContext:
+    """A client TLS context that trusts the grid CAs and presents *credential*."""
+    # Not create_default_context(): it would also trust the system's web CAs.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    _apply_dirac_tls_env(context)
+    if verify:
+        _load_cas(context, find_ca_location(ca_location))
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if credential.kind in ("proxy", "cert", "host"):
+        _load_credential(context, credential, password)
+    return context
+
+
+def _apply_dirac_tls_env(context: ssl.SSLContext) -> None:
+    """The TLS knobs DIRAC's client reads from the environment."""
+    if ciphers := os.environ.get("DIRAC_HTTPS_SSL_CIPHERS"):
+        context.set_ciphers(ciphers)
+    if low := os.environ.get("DIRAC_HTTPS_SSL_METHOD_MIN"):
+        context.minimum_version = getattr(ssl.TLSVersion, low)
+    if high := os.environ.get("DIRAC_HTTPS_SSL_METHOD_MAX"):
+        context.maximum_version = getattr(ssl.TLSVersion, high)
+
+
+def _load_cas(context: ssl.SSLContext, location: Path) -> None:
+    if location.is_file():
+        context.load_verify_locations(cafile=str(location))
+        return
+    names = sorted(os.listdir(location))
+    if any(_is_hash_link(name) for name in names):
+        # OpenSSL looks CAs up lazily by subject hash: fast for big grid dirs.
+        context.load_verify_locations(capath=str(location))
+        return
+
+    # A directory of plain PEM files without hash links: load each file.
+    loaded = 0
+    for name in names:
+        path = location / name
+        if name.startswith(".") or name.endswith(_NOT_CA_FILES) or not path.is_file():
+            continue
+        try:
+            context.load_verify_locations(cafile=str(path))
+            loaded += 1
+        except ssl.SSLError:
+            log.debug("skipping %s: not a PEM CA certificate", path)
+    if not loaded:
+        raise CredentialError(
+            f"CA directory {location} holds no CA certificate: put the CA's .pem "
+            "file there (and run `openssl rehash` on it for large directories)"
+        )
+
+
+def _is_hash_link(name: str) -> bool:
+    stem, _, suffix = name.partition(".")
+    return len(stem) == 8 and suffix.isdigit() and all(
+        c in "0123456789abcdef" for c in stem
+    )
+
+
+def _load_credential(
+    context: ssl.SSLContext,
+    credential: Credential,
+    password: Callable[[str], str | bytes] | None,
+) -> None:
+    if credential.pem is not None:
+        _load_pem_text(context, credential.pem)
+        return
+    assert credential.cert is not None
+    _check_usable(credential.cert, credential.kind)
+    key = credential.key or credential.cert
+
+    def ask() -> str | bytes:
+        if password is None:
+            raise CredentialError(
+                f"the key {key} is encrypted and no passphrase callback was given"
+            )
+        return password(f"Passphrase for {key}: ")
+
+    try:
+        context.load_cert_chain(str(credential.cert), str(key), password=ask)
+    except ssl.SSLError as exc:
+        raise CredentialError(_key_failure(credential, exc)) from exc
+    except OSError as exc:
+        raise CredentialError(f"cannot read {credential.describe()}: {exc}") from exc
+
+
+def _load_pem_text(context: ssl.SSLContext, pem: str) -> None:
+    # ssl can only load a chain from a file: write it 0600, load, delete at once,
+    # so the key never outlives this call on disk (DIRAC's client leaves it).
+    fd, name = tempfile.mkstemp(prefix="diracsh-proxy-", suffix=".pem")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(pem)
+        context.load_cert_chain(name)
+    except ssl.SSLError as exc:
+        raise CredentialError(f"the proxy string is not a usable proxy: {exc}") from exc
+    finally:
+        os.unlink(name)
+
+
+def _check_usable(cert: Path, kind: str) -> None:
+    """Name the common causes of refusal before OpenSSL gives its own string."""
+    identity = identity_of(cert)
+    if identity.seconds_left <= 0:
+        hint = "make a new one (dirac-proxy-init)" if identity.is_proxy else "renew it"
+        raise CredentialError(
+            f"the {kind} {cert} expired at {identity.not_after:%Y-%m-%d %H:%M} UTC: "
+            f"{hint}"
+        )
+    if 0 < identity.key_bits < 2048:
+        raise CredentialError(
+            f"the {kind} {cert} has a {identity.key_bits}-bit key, which OpenSSL's "
+            "default security level refuses: make one with 2048 bits or more "
+            "(dirac-proxy-init --bits 2048) or set DIRAC_HTTPS_SSL_CIPHERS="
+            "'DEFAULT:@SECLEVEL=1'"
+        )
+
+
+def _key_failure(credential: Credential, exc: ssl.SSLError) -> str:
+    text = str(exc)
+    if "KEY_VALUES_MISMATCH" in text or "key values mismatch" in text:
+        return f"the key does not belong to the certificate in {credential.describe()}"
+    if "bad decrypt" in text or "BAD_DECRYPT" in text:
+        return f"wrong passphrase for {credential.key or credential.cert}"
+    if "ee key too small" in text or "EE_KEY_TOO_SMALL" in text:
+        return f"the key of {credential.describe()} is too small for OpenSSL"
+    return f"cannot use {credential.describe()}: {text}"
+
+
+class Transport:
+    """Posts DIRAC forms to a service's URLs and turns every outcome into a result."""
+
+    def __init__(
+        self,
+        urls: list[str],
+        credential_factory: Callable[[], tuple[Credential, ssl.SSLContext]],
+        *,
+        timeout: float,
+    ) -> None:
+        self.urls = urls
+        self.timeout = timeout
+        self._factory = credential_factory
+        self._session: requests.Session | None = None
+        self._headers: dict[str, str] = {}
+        self._banned: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- session -----------------------------------------------------------
+
+    def _ensure_session(self) -> requests.Session:
+        # Built on first use: constructing a client never reads files or
+        # opens connections, so the shell's first prompt does not wait.
+        with self._lock:
+            if self._session is None:
+                credential, context = self._factory()
+                session = requests.Session()
+                session.trust_env = False  # no netrc/proxy lookups on every call
+                session.mount("https://", _ContextAdapter(context))
+                session.verify = context.verify_mode != ssl.CERT_NONE
+                if credential.token:
+                    self._headers["Authorization"] = f"Bearer {credential.token}"
+                self._session = session
+            return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+    # -- calls -------------------------------------------------------------
+
+    def call(self, method: str, form: Mapping[str, str]) -> dict[str, Any]:
+        """Send one RPC and return its result dict (never raises)."""
+        return self._send(method, form, None)
+
+    def download(
+        self,
+        method: str,
+        form: Mapping[str, str],
+        sink: IO[bytes],
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> dict[str, Any]:
+        """Send a ``rawContent`` call and stream the raw answer into *sink*."""
+        return self._send(method, form, (sink, progress))
+
+    def _send(
+        self,
+        method: str,
+        form: Mapping[str, str],
+        stream: tuple[IO[bytes], Callable[[int, int | None], None] | None] | None,
+    ) -> dict[str, Any]:
+        try:
+            session = self._ensure_session()
+        except (CredentialError, ssl.SSLError, OSError) as exc:
+            return S_ERROR(str(exc))
+
+        headers = dict(self._headers)
+        if stream is not None:
+            headers["Accept-Encoding"] = "identity"
+        failure: Exception | None = None
+        for url in self._candidates():
+            started = time.perf_counter()
+            try:
+                response = session.post(
+                    url,
+                    data=form,
+                    headers=headers,
+                    timeout=self.timeout,
+                    stream=stream is not None,
+                )
+            except requests.ConnectionError as exc:
+                # Refused, reset, TLS handshake or connect timeout: nothing ran.
+                self._banned.add(url)
+                failure = exc
+                log.info("%s %s failed: %s", method, url, exc)
+                continue
+            except requests.RequestException as exc:
+                return S_ERROR(_describe_exception(exc, url, self.timeout))
+
+            with response:
+                if stream is None:
+                    result = _interpret(response, method, url)
+                else:
+                    result = _stream_into(response, method, url, *stream)
+            elapsed = (time.perf_counter() - started) * 1000
+            log.info(
+                "%s %s -> %s %s (%.1f ms)",
+                method, url, response.status_code,
+                "OK" if result.get("OK") else "ERROR", elapsed,
+            )
+            return result
+
+        assert failure is not None
+        return S_ERROR(_describe_exception(failure, self._last_tried, self.timeout))
+
+    def _candidates(self) -> list[str]:
+        fresh = [url for url in self.urls if url not in self._banned]
+        if not fresh:
+            self._banned.clear()
+            fresh = list(self.urls)
+        self._last_tried = fresh[-1]
+        return fresh
+
+
+def _interpret(response: requests.Response, method: str, url: str) -> dict[str, Any]:
+    status = response.status_code
+    if status in (401, 403):
+        return S_ERROR(EACCES, f"No access to {url}")
+    if status == 501:
+        return S_ERROR(ENOSYS, f"{method} is not implemented")
+    body = response.content
+    if status != 200:
+        return S_ERROR(_http_failure(response, url, body))
+    try:
+        result = jencode.loads(body)
+    except jencode.DecodeError as exc:
+        return S_ERROR(_http_failure(response, url, body, f"answer is not JSON ({exc})"))
+    if not isinstance(result, dict):
+        return S_ERROR(
+            _http_failure(response, url, body, "answer is JSON but not a result dict")
+        )
+    return result
+
+
+def _stream_into(
+    response: requests.Response,
+    method: str,
+    url: str,
+    sink: IO[bytes],
+    progress: Callable[[int, int | None], None] | None,
+) -> dict[str, Any]:
+    status = response.status_code
+    if not 200 <= status < 300:
+        return _interpret(response, method, url)
+    content_type = response.headers.get("Content-Type", "")
+    if content_type.startswith("application/json"):
+        # The service answered a result instead of content: DIRAC's client
+        # would write it into the file and report success.
+        result = _interpret(response, method, url)
+        if result.get("OK"):
+            return S_ERROR(
+                f"{method} at {url} answered a result dict instead of file content"
+            )
+        return result
+
+    length = response.headers.get("Content-Length")
+    expected = int(length) if length and length.isdigit() else None
+    received = 0
+    try:
+        for chunk in response.iter_content(_CHUNK):
+            sink.write(chunk)
+            received += len(chunk)
+            if progress is not None:
+                progress(received, expected)
+    except requests.RequestException as exc:
+        return S_ERROR(
+            f"download from {url} cut short after {received} of "
+            f"{expected if expected is not None else '?'} bytes: {exc}"
+        )
+    if expected is not None and received != expected:
+        return S_ERROR(
+            f"download from {url} cut short: short read of {received} of "
+            f"{expected} bytes"
+        )
+    return S_OK(received)
+
+
+def _http_failure(
+    response: requests.Response, url: str, body: bytes, what: str | None = None
+) -> str:
+    content_type = response.headers.get("Content-Type", "no content type")
+    status = f"HTTP {response.status_code} {response.reason or ''}".strip()
+    if what is None:
+        what = "unexpected answer"
+    text = body[:800].decode("utf-8", "replace")
+    snippet = " ".join(text.split())[:_SNIPPET]
+    shown = f": {snippet!r}" if snippet else ", empty body"
+    return f"{what} from {url}: {status}, {content_type}{shown}"
+
+
+def _describe_exception(exc: Exception, url: str, timeout: float) -> str:
+    text = str(exc)
+    if isinstance(exc, requests.Timeout):
+        return (
+            f"no answer from {url} within {timeout:g} s: raise the timeout "
+            "(timeout=..., --timeout) if the service is slow"
+        )
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS failure with {url}: {_tls_hint(text)}"
+    if "Connection refused" in text:
+        return f"cannot connect to {url}: connection refused (is the service running?)"
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return f"cannot connect to {url}: unknown host name"
+    if isinstance(exc, requests.ConnectionError):
+        return f"connection to {url} failed: {_innermost(exc)}"
+    return f"call to {url} failed: {text}"
+
+
+def _tls_hint(text: str) -> str:
+    if "Hostname mismatch" in text or "doesn't match" in text:
+        return (
+            "the server certificate does not name this host (no matching "
+            f"subjectAltName); connect by a name it holds ({_innermost_text(text)})"
+        )
+    if "unable to get local issuer certificate" in text or "self-signed" in text:
+        return (
+            "the server certificate is not signed by a trusted CA: point "
+            "X509_CERT_DIR or --ca-dir at the directory holding its CA"
+        )
+    if "certificate has expired" in text:
+        return "the server certificate has expired"
+    if "tlsv13 alert certificate required" in text or "alert certificate" in text:
+        return "the server wants a client certificate: give a proxy or cert"
+    if "unknown ca" in text:
+        return "the server does not trust the CA of your certificate"
+    return _innermost_text(text)
+
+
+def _innermost(exc: BaseException) -> str:
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return _innermost_text(str(exc))
+
+
+def _innermost_text(text: str) -> str:
+    # urllib3 nests reasons as "...(Caused by X(Y('...')))"; keep the last part.
+    if "(Caused by" in text:
+        text = text.rsplit("(Caused by", 1)[1].rstrip(")")
+    return text.strip()

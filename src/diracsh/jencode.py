@@ -1,0 +1,184 @@
+"""DIRAC's JSON dialect ("JEncode").
+
+DIRAC writes its RPC arguments and results with the standard library's
+``json.dumps`` (default separators, ``ensure_ascii=True``) plus three markers:
+
+* ``datetime`` -> ``{"__dCls": "dt", "obj": "YYYY-MM-DD HH:MM:SS"}`` (no
+  microseconds, no time zone: DIRAC drops both);
+* ``date`` -> ``{"__dCls": "date", "obj": "YYYY-MM-DD"}``;
+* ``bytes`` -> ``{"__dCls": "b64", "obj": "<standard base64>"}``.
+
+Tuples travel as lists, dict keys that are ``int``/``float``/``bool``/``None``
+travel as the strings ``json`` makes of them. :func:`encode` produces the same
+text as DIRAC 9 for every value DIRAC can encode, and refuses, before anything
+is sent, what DIRAC cannot carry (sets, ``time``, ``complex``, keys that collide
+once they are strings, ...), naming the value and where it sits.
+
+:func:`decode` never imports or calls anything named by the peer: only the
+three markers above become Python values. A DIRAC class marker
+(``__dCls``/``__dMod``, e.g. an ``FTS3Job``) stays a plain dict, keeping both
+keys, so it can be read and sent back unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from typing import Any
+
+__all__ = [
+    "DecodeError",
+    "EncodeError",
+    "check",
+    "decode",
+    "encode",
+    "encode_unchecked",
+    "loads",
+]
+
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+DATE_FORMAT = "%Y-%m-%d"
+_MARKER = "__dCls"
+_MODULE = "__dMod"
+
+# Types json writes natively; everything else needs a marker or is refused.
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class EncodeError(TypeError):
+    """A value DIRAC's JSON dialect cannot carry; the message names it and where."""
+
+
+class DecodeError(ValueError):
+    """Text that is not valid DIRAC JSON (bad JSON or a malformed marker)."""
+
+
+def encode(value: Any) -> str:
+    """Return the DIRAC JSON text of *value*, exactly as DIRAC 9 writes it.
+
+    >>> encode({"when": dt.datetime(2024, 1, 2, 3, 4, 5), 12: (b"\\x00",)})
+    '{"when": {"__dCls": "dt", "obj": "2024-01-02 03:04:05"}, "12": [{"__dCls": "b64", "obj": "AA=="}]}'
+    """
+    check(value, "value")
+    return encode_unchecked(value)
+
+
+def encode_unchecked(value: Any) -> str:
+    """:func:`encode` without the walk; for values already given to :func:`check`."""
+    return json.dumps(value, default=_to_marker)
+
+
+def decode(text: str | bytes) -> tuple[Any, int]:
+    """Decode DIRAC JSON; like DIRAC's ``decode``, return ``(value, len(text))``."""
+    return loads(text), len(text)
+
+
+def loads(text: str | bytes) -> Any:
+    """Decode DIRAC JSON text into Python values (markers become values)."""
+    try:
+        return json.loads(text, object_hook=_from_marker)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"not valid JSON: {exc}") from exc
+
+
+def _to_marker(value: Any) -> dict[str, str]:
+    # ``datetime`` is a subclass of ``date``: test it first.
+    if isinstance(value, dt.datetime):
+        return {_MARKER: "dt", "obj": value.strftime(DATETIME_FORMAT)}
+    if isinstance(value, dt.date):
+        return {_MARKER: "date", "obj": value.strftime(DATE_FORMAT)}
+    if isinstance(value, bytes):
+        return {_MARKER: "b64", "obj": base64.b64encode(value).decode("ascii")}
+    raise EncodeError(_refusal(value, "value"))
+
+
+def _from_marker(obj: dict[str, Any]) -> Any:
+    kind = obj.get(_MARKER)
+    if kind is None or _MODULE in obj:
+        return obj
+    payload = obj.get("obj")
+    if not isinstance(payload, str):
+        raise DecodeError(f"marker {kind!r} without a string 'obj': {obj!r}")
+    try:
+        if kind == "dt":
+            return dt.datetime.strptime(payload, DATETIME_FORMAT)
+        if kind == "date":
+            return dt.datetime.strptime(payload, DATE_FORMAT).date()
+        if kind == "b64":
+            return base64.b64decode(payload)
+    except (ValueError, binascii.Error) as exc:
+        raise DecodeError(f"bad {kind!r} marker {payload!r}: {exc}") from exc
+    return obj
+
+
+def json_key(key: Any) -> str | None:
+    """The string ``json`` writes for a dict key, or None if it cannot be a key."""
+    if isinstance(key, str):
+        return key
+    if key is True:
+        return "true"
+    if key is False:
+        return "false"
+    if key is None:
+        return "null"
+    if isinstance(key, int):
+        return int.__repr__(key)
+    if isinstance(key, float):
+        return json.dumps(key)
+    return None
+
+
+def check(value: Any, where: str = "value") -> None:
+    """Walk *value* and refuse, with its location, what DIRAC cannot carry."""
+    if isinstance(value, _SCALARS):
+        return
+    if isinstance(value, dict):
+        _check_dict(value, where)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            if not isinstance(item, _SCALARS):
+                check(item, f"{where}[{index}]")
+    elif not isinstance(value, dt.date | bytes):
+        raise EncodeError(_refusal(value, where))
+
+
+def _check_dict(value: dict[Any, Any], where: str) -> None:
+    seen: dict[str, Any] = {}
+    for key, item in value.items():
+        text = json_key(key)
+        if text is None:
+            raise EncodeError(
+                f"{where} has a key {key!r} of type {type(key).__name__}: DIRAC "
+                "dict keys must be str, int, float, bool or None"
+            )
+        if text in seen:
+            raise EncodeError(
+                f"{where} has keys {seen[text]!r} and {key!r}, which are both "
+                f"sent as {text!r}: keep only one of them"
+            )
+        seen[text] = key
+        if not isinstance(item, _SCALARS):
+            check(item, f"{where}[{key!r}]")
+    if _MARKER in seen and _MODULE not in seen:
+        raise EncodeError(
+            f"{where} has a key {_MARKER!r}, which DIRAC reads as a type marker: "
+            "rename that key"
+        )
+
+
+def _refusal(value: Any, where: str) -> str:
+    kind = type(value).__name__
+    hint = {
+        "set": "send a list instead",
+        "frozenset": "send a list instead",
+        "time": "send a string or a datetime instead",
+        "bytearray": "send bytes(...) instead",
+        "complex": "send the real and imaginary parts as two floats",
+        "Decimal": "send a float or a string instead",
+    }.get(kind, "DIRAC can send only JSON values, datetime, date and bytes")
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{where} is a {kind} ({shown}), which DIRAC cannot send: {hint}"

@@ -1,0 +1,299 @@
+"""Serving kit services over HTTPS the way DIRAC 9's TornadoService does.
+
+One POST route per service, ``/<System>/<Component>``. The answers:
+
+* 200 with the JSON result, ``S_OK`` and ``S_ERROR`` alike (gzip if accepted);
+* 200 ``application/octet-stream`` with the raw value for ``rawContent``;
+* 400 without ``method``; 404 for an unknown path; 405 for other verbs;
+* 401 without an acceptable credential, or when ``auth_`` refuses;
+* 501 for an unknown method; 500 when the method raises (the traceback goes
+  to the ``diracsh.server`` log, never to the client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+from cryptography import x509
+
+from diracsh import jencode
+from diracsh.client.credentials import identity_of_chain
+from diracsh.server.service import Service
+
+__all__ = ["Server", "server_ssl_context"]
+
+log = logging.getLogger("diracsh.server")
+
+Registry = Mapping[str, Mapping[str, Any]]
+
+
+def server_ssl_context(
+    cert: str | Path, key: str | Path, ca_location: str | Path | None
+) -> ssl.SSLContext:
+    """TLS for a kit server: client certificates optional, RFC 3820 proxies allowed."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    if ca_location is not None:
+        ca = Path(ca_location)
+        if ca.is_dir():
+            context.load_verify_locations(capath=str(ca))
+        else:
+            context.load_verify_locations(cafile=str(ca))
+    # Optional: bearer-token clients connect without a certificate.
+    context.verify_mode = ssl.CERT_OPTIONAL
+    context.verify_flags |= ssl.VERIFY_ALLOW_PROXY_CERTS
+    return context
+
+
+class Server:
+    """Serves several kit services on one port, in a background thread or in front.
+
+    :param registry: what the server knows about users, by DN: ``username``,
+        ``group`` and ``properties`` (like DIRAC's Registry).
+    :param tokens: accepted bearer tokens, each mapped to a subject name.
+    """
+
+    def __init__(
+        self,
+        services: Sequence[Service],
+        *,
+        cert: str | Path,
+        key: str | Path,
+        ca_location: str | Path | None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        registry: Registry | None = None,
+        tokens: Mapping[str, str] | None = None,
+        workers: int = 16,
+    ) -> None:
+        self.services = {service.name: service for service in services}
+        self.host = host
+        self.registry = dict(registry or {})
+        self.tokens = dict(tokens or {})
+        self._ssl = server_ssl_context(cert, key, ca_location)
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="diracsh-rpc")
+        self._sockets = tornado.netutil.bind_sockets(port, host, family=socket.AF_INET)
+        self.port = int(self._sockets[0].getsockname()[1])
+        for name, service in self.services.items():
+            service.url = self.url(name)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def url(self, service: str) -> str:
+        return f"https://{self.host}:{self.port}/{service}"
+
+    # -- running -----------------------------------------------------------
+
+    def start(self) -> Server:
+        """Serve in a daemon thread; returns once the server accepts connections."""
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="diracsh-server", daemon=True
+        )
+        self._thread.start()
+        ready.wait()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until :meth:`stop` (or Ctrl-C)."""
+        self._run(threading.Event())
+
+    def stop(self) -> None:
+        loop = self._loop
+        if loop is not None and not self._stopped.is_set():
+            loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        server = tornado.httpserver.HTTPServer(
+            self.application(),
+            ssl_options=self._ssl,
+            decompress_request=True,
+            max_body_size=100 * 1024 * 1024,
+        )
+        server.add_sockets(self._sockets)
+        loop.call_soon(ready.set)
+        try:
+            loop.run_forever()
+        finally:
+            self._stopped.set()
+            server.stop()
+            loop.run_until_complete(server.close_all_connections())
+            loop.close()
+
+    def application(self) -> tornado.web.Application:
+        routes: list[Any] = [
+            (f"/{name}", RPCHandler, {"service": service, "server": self})
+            for name, service in self.services.items()
+        ]
+        return tornado.web.Application(routes, compress_response=True)
+
+    def run_method(self, job: Callable[[], Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._executor, job)
+
+    # -- identity ----------------------------------------------------------
+
+    def authenticate(self, request: Any) -> dict[str, Any] | None:
+        """The caller's credentials dict (DIRAC's shape), or None if anonymous."""
+        credentials = self._from_certificate(request) or self._from_token(request)
+        if credentials is None:
+            return None
+        known = self.registry.get(credentials["DN"], {})
+        credentials["username"] = known.get("username", "anonymous")
+        credentials["group"] = known.get("group", "visitor")
+        credentials["properties"] = list(known.get("properties", []))
+        credentials["validDN"] = bool(known)
+        credentials["validGroup"] = bool(known)
+        return credentials
+
+    def _from_certificate(self, request: Any) -> dict[str, Any] | None:
+        stream = getattr(request.connection, "stream", None)
+        sock = getattr(stream, "socket", None)
+        if not isinstance(sock, ssl.SSLSocket):
+            return None
+        chain = _peer_chain(sock)
+        if not chain:
+            return None
+        identity = identity_of_chain(chain)
+        dn = identity.dn
+        if identity.is_proxy and len(chain) == 1:
+            dn = _owner_dn(identity.subject)
+        return {
+            "DN": dn,
+            "subject": identity.subject,
+            "issuer": identity.issuer,
+            "isProxy": identity.is_proxy,
+            "isLimitedProxy": identity.is_limited,
+            "secondsLeft": identity.seconds_left,
+            **({"identity": dn} if identity.is_proxy else {}),
+        }
+
+    def _from_token(self, request: Any) -> dict[str, Any] | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or token.strip() not in self.tokens:
+            return None
+        subject = self.tokens[token.strip()]
+        return {"DN": f"/O=DIRAC/CN={subject}", "ID": subject, "isProxy": False}
+
+
+def _peer_chain(sock: ssl.SSLSocket) -> list[x509.Certificate]:
+    # Python 3.13 gives the verified chain; older versions only the leaf, which
+    # is enough: a proxy's identity is its subject without the proxy CNs.
+    get_chain = getattr(sock, "get_verified_chain", None)
+    if get_chain is not None:
+        try:
+            return [x509.load_der_x509_certificate(c.public_bytes(ssl.ENCODING_DER))
+                    for c in get_chain()]
+        except (ssl.SSLError, ValueError):
+            pass
+    der = sock.getpeercert(binary_form=True)
+    return [x509.load_der_x509_certificate(der)] if der else []
+
+
+class RPCHandler(tornado.web.RequestHandler):
+    """One DIRAC RPC: form fields in, result out."""
+
+    SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
+
+    def initialize(self, service: Service, server: Server) -> None:
+        self.service = service
+        self.server = server
+
+    async def post(self) -> None:
+        method = self.get_argument("method")  # missing -> 400, as in DIRAC
+        if self.service.lookup(method) is None:
+            raise tornado.web.HTTPError(501, f"{method} is not implemented")
+        # As in DIRAC, a caller without any credential gets 401, even for "all".
+        credentials = self.server.authenticate(self.request)
+        if credentials is None:
+            raise tornado.web.HTTPError(401, "no credential")
+        if not self.service.authorize(method, credentials):
+            raise tornado.web.HTTPError(401, f"{method} refused")
+
+        try:
+            args = jencode.loads(self.get_body_argument("args", "[]"))
+        except jencode.DecodeError as exc:
+            log.warning("%s: cannot decode args: %s", method, exc)
+            raise tornado.web.HTTPError(500) from exc
+        if not isinstance(args, list):
+            raise tornado.web.HTTPError(500, "args is not a JSON array")
+
+        started = dt.datetime.now()
+        try:
+            result = await self.server.run_method(
+                lambda: self.service.call(method, args, credentials)
+            )
+        except Exception:
+            log.exception("%s.%s raised", self.service.name, method)
+            raise tornado.web.HTTPError(500) from None
+        log.info(
+            "%s.%s from %s (%.1f ms)",
+            self.service.name, method,
+            (credentials or {}).get("DN", "anonymous"),
+            (dt.datetime.now() - started).total_seconds() * 1000,
+        )
+        self._reply(result)
+
+    def _reply(self, result: Any) -> None:
+        if isinstance(result, dict):
+            result.pop("ExecInfo", None)
+            result.pop("CallStack", None)
+        if result is None:
+            self.finish()
+        elif self.get_body_argument("rawContent", "") and not isinstance(result, dict):
+            self.set_header("Content-Type", "application/octet-stream")
+            self.finish(result if isinstance(result, bytes) else str(result).encode())
+        else:
+            self.set_header("Content-Type", "application/json")
+            self.finish(jencode.encode_unchecked(result))
+
+    def get(self) -> None:  # pragma: no cover - SUPPORTED_METHODS answers 405
+        raise tornado.web.HTTPError(405)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # Tornado's own HTML page, as DIRAC's server sends; never a traceback.
+        self.finish(
+            f"<html><title>{status_code}: {self._reason}</title>"
+            f"<body>{status_code}: {self._reason}</body></html>"
+        )
+
+
+def _owner_dn(subject: str) -> str:
+    """For a proxy seen without its chain: the subject minus the proxy CNs."""
+    parts = subject.split("/")
+    while parts and _is_proxy_cn(parts[-1]):
+        parts.pop()
+    return "/".join(parts)
+
+
+def _is_proxy_cn(part: str) -> bool:
+    if not part.startswith("CN="):
+        return False
+    value = part[3:]
+    return value.isdigit() or value in ("proxy", "limited proxy")

@@ -1,0 +1,154 @@
+"""All prompt_toolkit wiring in one place: the prompt, history, toolbar, keys.
+
+The loop: Ctrl-C clears the line (or cancels a running call), Ctrl-D on an
+empty line leaves, every statement runs inside its own error boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+
+from diracsh.config import private_dir
+from diracsh.shell.completer import ShellCompleter
+from diracsh.shell.parser import is_complete, split_statements
+from diracsh.shell.render import Printer
+from diracsh.shell.session import BUILTIN_METHODS, ExitShell, Shell, signature
+
+__all__ = ["interactive_loop", "make_prompt_session", "piped_loop"]
+
+log = logging.getLogger("diracsh.shell")
+
+# Lines that carry a secret are kept out of the history file.
+_SECRET = re.compile(r"--token\b|--password\b|passphrase|Bearer\s", re.IGNORECASE)
+_CALL_AT_CURSOR = re.compile(r"(?:([\w./:-]+)\.)?([A-Za-z_]\w*)\s*\([^()]*$")
+
+
+class PrivateFileHistory(FileHistory):
+    """History in a 0600 file, without lines that carry secrets.
+
+    Each entry is appended with one write, so two shells sharing the file
+    lose nothing; undecodable bytes in the file are replaced, not fatal.
+    """
+
+    def __init__(self, path: Path) -> None:
+        private_dir(path.parent)
+        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+        os.close(fd)
+        os.chmod(path, 0o600)
+        super().__init__(str(path))
+
+    def store_string(self, string: str) -> None:
+        if not _SECRET.search(string):
+            super().store_string(string)
+
+
+def open_history(path: Path, printer: Printer) -> History:
+    try:
+        return PrivateFileHistory(path)
+    except OSError as exc:
+        printer.error(f"history not saved: cannot write {path} ({exc.strerror})")
+        return InMemoryHistory()
+
+
+def _key_bindings() -> KeyBindings:
+    bindings = KeyBindings()
+
+    @bindings.add("enter")
+    def _enter(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        if is_complete(buffer.text):
+            buffer.validate_and_handle()
+        else:
+            buffer.insert_text("\n")
+
+    return bindings
+
+
+def make_prompt_session(
+    shell: Shell, history: History, **io: Any
+) -> PromptSession[str]:
+    """The one PromptSession of a shell session (``input=``/``output=`` for tests)."""
+    made: list[PromptSession[str]] = []
+    session: PromptSession[str] = PromptSession(
+        history=history,
+        completer=ShellCompleter(shell),
+        complete_while_typing=False,
+        auto_suggest=AutoSuggestFromHistory(),
+        enable_history_search=False,
+        key_bindings=_key_bindings(),
+        multiline=True,
+        prompt_continuation=lambda width, line, soft: "." * (width - 1) + " ",
+        bottom_toolbar=lambda: toolbar(shell, made[0].default_buffer.document.text_before_cursor),
+        **io,
+    )
+    made.append(session)
+    return session
+
+
+def toolbar(shell: Shell, text: str) -> FormattedText:
+    """Current service, discovery state, and the signature of the method at the cursor."""
+    try:
+        if not shell.current:
+            return FormattedText([("", " not connected: .connect URL ")])
+        connection = shell.connections[shell.current]
+        parts = [("bold", f" {connection.alias} "), ("", f" {connection.status} ")]
+        match = _CALL_AT_CURSOR.search(text)
+        if match:
+            alias = match.group(1) or shell.current
+            target = shell.connections.get(alias, connection)
+            method = match.group(2)
+            info = target.methods.get(method) or BUILTIN_METHODS.get(method)
+            if info:
+                doc = f" - {info['doc']}" if info.get("doc") else ""
+                parts = [("bold", f" {signature(method, info)}{doc} ")]
+        return FormattedText(parts)
+    except Exception:  # the toolbar must never end the session
+        log.exception("toolbar failed")
+        return FormattedText([])
+
+
+def interactive_loop(shell: Shell, history: History) -> int:
+    """Read, run, print until Ctrl-D or .exit; returns the exit status."""
+    session = make_prompt_session(shell, history)
+    while True:
+        try:
+            text = session.prompt(lambda: f"{shell.current or 'diracsh'}> ")
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            return 0
+        try:
+            run_block(shell, text)
+        except ExitShell:
+            return 0
+
+
+def run_block(shell: Shell, text: str) -> None:
+    for statement in split_statements(text):
+        try:
+            shell.execute(statement)
+        except KeyboardInterrupt:
+            shell.printer.error("cancelled")
+
+
+def piped_loop(shell: Shell, lines: Iterable[str] | TextIO | None = None) -> int:
+    """Run statements read from a pipe, in order; 1 if any call failed."""
+    source = sys.stdin if lines is None else lines
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in source)
+    try:
+        run_block(shell, text)
+    except ExitShell:
+        pass
+    return 0

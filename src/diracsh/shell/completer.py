@@ -1,0 +1,91 @@
+"""Tab completion: commands, methods, aliases and file paths, from caches only.
+
+Completion never waits on the network: methods come from the discovery cache
+filled in the background. A failure inside the completer yields nothing
+instead of ending the session.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
+from prompt_toolkit.document import Document
+
+from diracsh.shell.session import COMMANDS, Shell
+
+__all__ = ["ShellCompleter"]
+
+log = logging.getLogger("diracsh.shell")
+
+_PATH_COMMANDS = {"get", "put", "record", "replay"}
+_ALIAS_COMMANDS = {"use", "disconnect"}
+_WORD = re.compile(r"[\w./:-]*$")
+
+
+class ShellCompleter(Completer):
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
+        self._paths = PathCompleter(expanduser=True)
+
+    def get_completions(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> Iterable[Completion]:
+        try:
+            yield from self._completions(document, complete_event)
+        except Exception:  # a completer bug must never end the session
+            log.exception("completion failed for %r", document.text)
+
+    def _completions(
+        self, document: Document, event: CompleteEvent
+    ) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        stripped = text.lstrip()
+        if stripped.startswith("."):
+            yield from self._command_completions(stripped, document, event)
+            return
+        if "(" in text:
+            return  # inside arguments: nothing sensible to offer yet
+        match = _WORD.search(text)
+        word = match.group(0) if match else ""
+        yield from self.complete_name(word)
+
+    def complete_name(self, word: str) -> Iterable[Completion]:
+        """Methods of the current service, ``alias.method`` and aliases."""
+        alias, dot, prefix = word.rpartition(".")
+        if dot and alias in self.shell.connections:
+            for name in self.shell.method_names(alias):
+                if name.startswith(prefix):
+                    yield Completion(name + "(", -len(prefix), display=name)
+            return
+        for name in self.shell.method_names():
+            if name.startswith(word):
+                yield Completion(name + "(", -len(word), display=name)
+        for alias_name in self.shell.connections:
+            if alias_name.startswith(word) and alias_name != self.shell.current:
+                yield Completion(alias_name + ".", -len(word), display=alias_name + ".")
+
+    def _command_completions(
+        self, text: str, document: Document, event: CompleteEvent
+    ) -> Iterable[Completion]:
+        name, space, rest = text[1:].partition(" ")
+        if not space:
+            for command in sorted(set(COMMANDS) | {"quit"}):
+                if command.startswith(name):
+                    yield Completion(command, -len(name))
+            return
+        if name in _ALIAS_COMMANDS:
+            word = rest.split(" ")[-1]
+            for alias in self.shell.connections:
+                if alias.startswith(word):
+                    yield Completion(alias, -len(word))
+        elif name == "help":
+            yield from (
+                Completion(c.text.rstrip("("), c.start_position, display=c.display)
+                for c in self.complete_name(rest.split(" ")[-1])
+            )
+        elif name in _PATH_COMMANDS and " " not in rest.strip():
+            word = rest.split(" ")[-1]
+            yield from self._paths.get_completions(Document(word, len(word)), event)

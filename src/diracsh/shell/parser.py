@@ -1,0 +1,200 @@
+"""Reading what the person typed: a call, a shell command, or nothing yet.
+
+A call is ``method(arg, ...)`` on the current service or ``alias.method(...)``
+on another; an alias may contain ``/`` (``Demo/Files.listFiles()``). Arguments
+are Python literals plus ``datetime(...)``, ``date(...)`` and bytes literals,
+read with :mod:`ast` and never evaluated. Keyword arguments are refused: DIRAC
+RPC is positional only.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Call",
+    "Command",
+    "ParseError",
+    "is_complete",
+    "literal_args",
+    "parse_line",
+    "split_statements",
+]
+
+_TARGET = re.compile(r"^\s*(?:(?P<alias>[\w./:-]+?)\.)?(?P<method>[A-Za-z_]\w*)\s*\(")
+_CONSTRUCTORS = {"datetime": dt.datetime, "date": dt.date}
+
+
+class ParseError(ValueError):
+    """The line is not a call or command; the message says what to type instead."""
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    args: tuple[Any, ...] = ()
+    alias: str | None = None
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    argv: list[str] = field(default_factory=list)
+
+
+def parse_line(line: str) -> Call | Command | None:
+    """Parse one complete input; None for an empty line or a comment."""
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return None
+    if text.startswith("."):
+        return _command(text[1:])
+    word = text.split(None, 1)[0]
+    if word in ("help", "exit", "quit", "?"):
+        return _command(text if word != "?" else "help")
+    return parse_call(text)
+
+
+def _command(text: str) -> Command:
+    try:
+        parts = shlex.split(text)
+    except ValueError as exc:
+        raise ParseError(f"cannot read the command: {exc}") from exc
+    if not parts:
+        raise ParseError("a command name must follow '.', e.g. .help")
+    return Command(parts[0].lower(), parts[1:])
+
+
+def parse_call(text: str) -> Call:
+    """Parse ``[alias.]method(args)`` into a :class:`Call`."""
+    match = _TARGET.match(text)
+    if match is None:
+        raise ParseError(
+            f"not a call: {text!r:.60}; write method(arg, ...) or .help"
+        )
+    open_at = match.end() - 1
+    try:
+        tree = ast.parse("f" + text[open_at:], mode="eval")
+    except SyntaxError as exc:
+        raise ParseError(f"cannot read the arguments: {exc.msg}") from exc
+    node = tree.body
+    if not isinstance(node, ast.Call):
+        raise ParseError(f"not a single call: {text!r:.60}")
+    if node.keywords:
+        names = ", ".join(k.arg or "**" for k in node.keywords)
+        raise ParseError(
+            f"keyword arguments ({names}) are not possible: DIRAC RPC is "
+            "positional only, pass the values in order"
+        )
+    args = tuple(literal(arg) for arg in node.args)
+    return Call(match["method"], args, match["alias"])
+
+
+def literal(node: ast.expr) -> Any:
+    """The value of a literal expression; datetime()/date() allowed, nothing run."""
+    if isinstance(node, ast.Starred):
+        raise ParseError("*args is not possible in a call: write the values out")
+    if isinstance(node, ast.Call):
+        return _construct(node)
+    if isinstance(node, ast.Dict):
+        keys = [literal(k) if k is not None else _no_unpack() for k in node.keys]
+        return dict(zip(keys, (literal(v) for v in node.values), strict=True))
+    if isinstance(node, ast.List):
+        return [literal(item) for item in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(literal(item) for item in node.elts)
+    if isinstance(node, ast.Set):
+        return {literal(item) for item in node.elts}
+    if isinstance(node, ast.Name) and node.id in ("true", "false", "null"):
+        return {"true": True, "false": False, "null": None}[node.id]
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError) as exc:
+        shown = ast.unparse(node)
+        raise ParseError(
+            f"{shown!r:.40} is not a literal value: use numbers, strings, lists, "
+            "dicts, True/False/None, datetime(...), date(...) or b'...'"
+        ) from exc
+
+
+def _no_unpack() -> Any:
+    raise ParseError("**dict unpacking is not possible in a call: write the dict out")
+
+
+def _construct(node: ast.Call) -> Any:
+    name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+    factory = _CONSTRUCTORS.get(name)
+    if factory is None:
+        raise ParseError(
+            f"{name}(...) cannot be used in arguments: only datetime(...) and "
+            "date(...) are understood"
+        )
+    if node.keywords:
+        raise ParseError(f"{name}(...) takes positional numbers, e.g. {name}(2024, 1, 2)")
+    parts = [literal(arg) for arg in node.args]
+    if not all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
+        raise ParseError(f"{name}(...) takes integers, e.g. {name}(2024, 1, 2)")
+    try:
+        return factory(*parts)
+    except (TypeError, ValueError) as exc:
+        raise ParseError(f"{name}{tuple(parts)} is not a valid {name}: {exc}") from exc
+
+
+def literal_args(words: list[str]) -> list[Any]:
+    """Command words as values: literals where they read as one, else strings.
+
+    ``.get out.log 12`` passes the integer 12; ``.get out.log std.out`` the
+    string ``"std.out"``.
+    """
+    values = []
+    for word in words:
+        try:
+            values.append(literal(ast.parse(word, mode="eval").body))
+        except (SyntaxError, ParseError):
+            values.append(word)
+    return values
+
+
+def is_complete(text: str) -> bool:
+    """False while a call still has open brackets or an open string (keep reading)."""
+    stripped = text.strip()
+    if not stripped or stripped.startswith((".", "#")):
+        return True
+    depth = 0
+    quote = ""
+    escaped = False
+    for char in stripped:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+    return depth <= 0 and not quote
+
+
+def split_statements(text: str) -> list[str]:
+    """Split a pasted block into statements: each complete call or command."""
+    statements: list[str] = []
+    pending = ""
+    for line in text.splitlines():
+        pending = f"{pending}\n{line}" if pending else line
+        if is_complete(pending):
+            if pending.strip():
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements

@@ -1,0 +1,89 @@
+"""How results look on screen: pretty-printed, coloured with pygments, timed.
+
+This is the one module of the shell that writes to the person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pprint
+import sys
+from typing import Any, TextIO
+
+from diracsh import jencode
+
+__all__ = ["FORMATS", "Printer", "format_result"]
+
+FORMATS = ("python", "json", "raw")
+
+
+def format_result(result: Any, fmt: str = "python", width: int = 100) -> str:
+    """The text of a result in one of :data:`FORMATS` (``rpcStub`` left out)."""
+    if isinstance(result, dict):
+        result = {k: v for k, v in result.items() if k != "rpcStub"}
+    if fmt == "json":
+        return json.dumps(result, indent=2, default=_json_default, ensure_ascii=False)
+    if fmt == "raw":
+        return jencode.encode_unchecked(result)
+    return pprint.pformat(result, width=width, sort_dicts=False)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    return repr(value)
+
+
+class Printer:
+    """Writes results, errors and notes; colour only on a terminal."""
+
+    def __init__(self, file: TextIO | None = None, *, color: bool | None = None) -> None:
+        self.file = file or sys.stdout
+        self.color = self.file.isatty() if color is None else color
+        self.fmt = "python"
+
+    def result(self, result: Any, elapsed_ms: float | None = None) -> None:
+        timing = f"({elapsed_ms:.1f} ms)" if elapsed_ms is not None else ""
+        if isinstance(result, dict) and result.get("OK") is False:
+            errno = result.get("Errno") or 0
+            self.error(f"S_ERROR errno {errno}: {result.get('Message', '')}", timing)
+            return
+        text = format_result(result, self.fmt)
+        if self.color and self.fmt != "raw":
+            self._highlighted(text)
+        else:
+            self._write(text)
+        if timing:
+            self._write(timing, "ansibrightblack")
+
+    def error(self, message: str, suffix: str = "") -> None:
+        line = f"{message}  {suffix}" if suffix else message
+        self._write(line, "ansired bold")
+
+    def info(self, message: str) -> None:
+        self._write(message, "ansicyan")
+
+    def plain(self, message: str) -> None:
+        self._write(message)
+
+    def _write(self, text: str, style: str = "") -> None:
+        if not self.color or not style:
+            print(text, file=self.file, flush=True)
+            return
+        from prompt_toolkit import print_formatted_text
+        from prompt_toolkit.formatted_text import FormattedText
+
+        print_formatted_text(FormattedText([(style, text)]), file=self.file)
+
+    def _highlighted(self, text: str) -> None:
+        from prompt_toolkit import print_formatted_text
+        from prompt_toolkit.formatted_text import PygmentsTokens
+        from pygments.lexers.python import PythonLexer
+
+        tokens = list(PythonLexer().get_tokens(text))
+        print_formatted_text(PygmentsTokens(tokens), file=self.file)

@@ -1,0 +1,352 @@
+"""The shell's logic: connections, calls and commands, without the terminal.
+
+A :class:`Shell` holds one client per connected service (each with its own
+credentials and alias), runs calls and ``.commands``, and keeps every failure
+to one line on the printer. Method discovery runs in background threads and
+fills a cache; nothing here waits on the network except a call itself.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import fnmatch
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from diracsh.client import TornadoClient
+from diracsh.client.credentials import CredentialError, find_credential, identity_of
+from diracsh.shell.parser import Call, Command, ParseError, literal_args, parse_line
+from diracsh.shell.render import FORMATS, Printer
+
+__all__ = ["BUILTIN_METHODS", "COMMANDS", "Connection", "Shell"]
+
+log = logging.getLogger("diracsh.shell")
+
+BUILTIN_METHODS = {
+    "ping": {"args": [], "doc": "Say the service is alive: version, time, load"},
+    "echo": {"args": ["data"], "doc": "Send the argument back unchanged"},
+    "whoami": {"args": [], "doc": "Who the service thinks you are"},
+}
+
+COMMANDS = {
+    "help": ".help [method]          this help, or one method's signature",
+    "connect": ".connect TARGET [as ALIAS] [--proxy F | --cert F --key F | "
+    "--token T] [--ca-dir D] [--insecure]",
+    "use": ".use ALIAS               make ALIAS the current service",
+    "services": ".services               the connected services",
+    "disconnect": ".disconnect [ALIAS]     close a connection",
+    "methods": ".methods [PATTERN]      the current service's methods",
+    "whoami": ".whoami                 your credential, and the server's view",
+    "format": ".format python|json|raw how results are shown",
+    "get": ".get DEST [ARG ...]     download streamToClient(ARG ...) into DEST",
+    "exit": ".exit                   leave (Ctrl-D too)",
+}
+
+_CREDENTIAL_FLAGS = {
+    "--proxy": "proxyLocation",
+    "--cert": "certFile",
+    "--key": "keyFile",
+    "--token": "accessToken",
+    "--ca-dir": "caLocation",
+    "--timeout": "timeout",
+}
+
+
+class ExitShell(Exception):
+    """Raised by ``.exit``."""
+
+
+@dataclass
+class Connection:
+    """One connected service."""
+
+    alias: str
+    url: str
+    client: TornadoClient
+    options: dict[str, Any]
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status: str = "discovering methods"
+
+    @property
+    def verify(self) -> bool:
+        return not self.options.get("skipCACheck")
+
+
+class Shell:
+    """Runs what the person types against the connected services."""
+
+    def __init__(self, printer: Printer | None = None) -> None:
+        self.printer = printer or Printer()
+        self.connections: dict[str, Connection] = {}
+        self.current: str | None = None
+        self.defaults: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            4, thread_name_prefix="diracsh-call"
+        )
+
+    # -- connections -------------------------------------------------------
+
+    def connect(self, target: str, alias: str | None = None, **options: Any) -> Connection:
+        """Create the client for *target* and start method discovery (no waiting)."""
+        merged = {**self.defaults, **options}
+        client = TornadoClient(target, **merged)
+        url = client.getDestinationService() or target
+        alias = alias or urlsplit(url).path.strip("/") or target
+        connection = Connection(alias, url, client, merged)
+        with self._lock:
+            self.connections[alias] = connection
+            if self.current is None:
+                self.current = alias
+        threading.Thread(
+            target=self._discover, args=(connection,), daemon=True,
+            name=f"diracsh-discover-{alias}",
+        ).start()
+        return connection
+
+    def _discover(self, connection: Connection) -> None:
+        try:
+            result = connection.client.listMethods()
+        except Exception as exc:  # a bug here must not end the session
+            log.exception("discovery on %s failed", connection.url)
+            connection.status = f"discovery failed: {exc}"
+            return
+        if result.get("OK") and isinstance(result.get("Value"), dict):
+            connection.methods = {
+                str(name): info if isinstance(info, dict) else {}
+                for name, info in result["Value"].items()
+            }
+            connection.status = f"{len(connection.methods)} methods"
+        elif result.get("Errno") == 38:
+            connection.methods = dict(BUILTIN_METHODS)
+            connection.status = "no listMethods: built-ins only"
+        else:
+            connection.methods = dict(BUILTIN_METHODS)
+            connection.status = f"offline? {result.get('Message', '')[:80]}"
+
+    def connection(self, alias: str | None = None) -> Connection:
+        name = alias or self.current
+        if name is None or name not in self.connections:
+            known = ", ".join(self.connections) or "none"
+            if name is None:
+                raise ParseError("no service connected: .connect URL first")
+            raise ParseError(f"no service called {name!r} (connected: {known})")
+        return self.connections[name]
+
+    def method_names(self, alias: str | None = None) -> list[str]:
+        try:
+            connection = self.connection(alias)
+        except ParseError:
+            return []
+        return sorted(set(connection.methods) | set(BUILTIN_METHODS))
+
+    # -- running input -----------------------------------------------------
+
+    def execute(self, line: str) -> None:
+        """Run one statement; every failure becomes one red line."""
+        try:
+            parsed = parse_line(line)
+            if isinstance(parsed, Call):
+                self.call(parsed)
+            elif isinstance(parsed, Command):
+                self.command(parsed)
+        except ExitShell:
+            raise
+        except ParseError as exc:
+            self.printer.error(str(exc))
+        except KeyboardInterrupt:
+            self.printer.error("cancelled")
+        except Exception as exc:
+            log.exception("command failed: %s", line)
+            self.printer.error(f"internal error ({type(exc).__name__}: {exc}); see the log")
+
+    def call(self, call: Call) -> dict[str, Any]:
+        connection = self.connection(call.alias)
+        started = time.perf_counter()
+        result = self.wait(lambda: connection.client.executeRPC(call.method, *call.args))
+        elapsed = (time.perf_counter() - started) * 1000
+        self.printer.result(result, elapsed)
+        return result
+
+    def wait(self, job: Callable[[], Any]) -> Any:
+        """Run *job* in a worker; Ctrl-C stops waiting for it and returns to the prompt."""
+        future = self._pool.submit(job)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            future.cancel()
+            raise
+
+    # -- commands ----------------------------------------------------------
+
+    def command(self, command: Command) -> None:
+        handler = getattr(self, f"cmd_{command.name}", None)
+        if handler is None:
+            raise ParseError(f"unknown command .{command.name}: see .help")
+        handler(command.argv)
+
+    def cmd_help(self, argv: list[str]) -> None:
+        if argv:
+            self._help_method(argv[0])
+            return
+        self.printer.plain("Calls:    method(arg, ...)   alias.method(arg, ...)")
+        self.printer.plain(
+            "          arguments are Python literals, datetime(...), date(...), b'...'"
+        )
+        for text in COMMANDS.values():
+            self.printer.plain(f"Command:  {text}")
+        self.printer.plain("Keys:     Tab completes, Ctrl-C cancels, Ctrl-D leaves")
+
+    def _help_method(self, name: str) -> None:
+        alias, _, method = name.rpartition(".")
+        connection = self.connection(alias or None)
+        info = connection.methods.get(method) or BUILTIN_METHODS.get(method)
+        if info is None:
+            raise ParseError(f"{connection.alias} has no known method {method!r}")
+        self.printer.plain(signature(method, info))
+        if info.get("doc"):
+            self.printer.plain(f"    {info['doc']}")
+        if info.get("auth"):
+            self.printer.plain(f"    who may call: {', '.join(info['auth'])}")
+
+    def cmd_exit(self, argv: list[str]) -> None:
+        raise ExitShell()
+
+    cmd_quit = cmd_exit
+
+    def cmd_connect(self, argv: list[str]) -> None:
+        if not argv:
+            raise ParseError(COMMANDS["connect"])
+        target, rest = argv[0], argv[1:]
+        alias = None
+        if len(rest) >= 2 and rest[0] == "as":
+            alias, rest = rest[1], rest[2:]
+        options = parse_credential_flags(rest)
+        connection = self.connect(target, alias, **options)
+        self.current = connection.alias
+        self.printer.info(f"connected {connection.alias} -> {connection.url}")
+
+    def cmd_use(self, argv: list[str]) -> None:
+        if len(argv) != 1:
+            raise ParseError(COMMANDS["use"])
+        self.current = self.connection(argv[0]).alias
+
+    def cmd_disconnect(self, argv: list[str]) -> None:
+        connection = self.connection(argv[0] if argv else None)
+        connection.client._close()
+        del self.connections[connection.alias]
+        if self.current == connection.alias:
+            self.current = next(iter(self.connections), None)
+        self.printer.info(f"disconnected {connection.alias}")
+
+    def cmd_services(self, argv: list[str]) -> None:
+        if not self.connections:
+            self.printer.plain("no service connected: .connect URL")
+        for alias, connection in self.connections.items():
+            mark = "*" if alias == self.current else " "
+            verify = "verify on" if connection.verify else "VERIFY OFF"
+            who = describe_credential(connection.options)
+            self.printer.plain(
+                f"{mark} {alias:<24} {connection.url}  [{who}; {verify}; "
+                f"{connection.status}]"
+            )
+
+    def cmd_methods(self, argv: list[str]) -> None:
+        connection = self.connection()
+        pattern = argv[0] if argv else "*"
+        if not any(c in pattern for c in "*?["):
+            pattern = f"*{pattern}*"
+        names = [n for n in self.method_names() if fnmatch.fnmatch(n, pattern)]
+        for name in names:
+            info = connection.methods.get(name) or BUILTIN_METHODS.get(name, {})
+            doc = f"  - {info['doc']}" if info.get("doc") else ""
+            self.printer.plain(f"{signature(name, info)}{doc}")
+        if not names:
+            self.printer.plain(f"no method matches {pattern!r} ({connection.status})")
+
+    def cmd_whoami(self, argv: list[str]) -> None:
+        connection = self.connection()
+        self.printer.plain(f"local:  {describe_credential(connection.options, full=True)}")
+        result = self.wait(lambda: connection.client.whoami())
+        self.printer.plain("server:")
+        self.printer.result(result)
+
+    def cmd_format(self, argv: list[str]) -> None:
+        if len(argv) != 1 or argv[0] not in FORMATS:
+            raise ParseError(f".format {'|'.join(FORMATS)} (now {self.printer.fmt})")
+        self.printer.fmt = argv[0]
+
+    def cmd_get(self, argv: list[str]) -> None:
+        if not argv:
+            raise ParseError(COMMANDS["get"])
+        dest, args = argv[0], literal_args(argv[1:])
+        connection = self.connection()
+        started = time.perf_counter()
+        result = self.wait(lambda: connection.client.receive_file(dest, *args))
+        elapsed = (time.perf_counter() - started) * 1000
+        if result.get("OK"):
+            self.printer.info(f"saved {result['Value']} bytes to {dest} ({elapsed:.1f} ms)")
+        else:
+            self.printer.result(result, elapsed)
+
+    def close(self) -> None:
+        for connection in self.connections.values():
+            connection.client._close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def signature(method: str, info: dict[str, Any]) -> str:
+    """``name(arg: type, ...)`` from a catalog entry."""
+    args = list(info.get("args", []))
+    types = list(info.get("types", []))
+    shown = [
+        f"{name}: {types[i]}" if i < len(types) and types[i] != "any" else name
+        for i, name in enumerate(args)
+    ]
+    return f"{method}({', '.join(shown)})"
+
+
+def parse_credential_flags(argv: list[str]) -> dict[str, Any]:
+    """``--proxy F --ca-dir D --insecure ...`` into TornadoClient keywords."""
+    options: dict[str, Any] = {}
+    index = 0
+    while index < len(argv):
+        flag = argv[index]
+        if flag == "--insecure":
+            options["skipCACheck"] = True
+            index += 1
+            continue
+        if flag not in _CREDENTIAL_FLAGS or index + 1 >= len(argv):
+            raise ParseError(f"unknown or incomplete option {flag!r}: {COMMANDS['connect']}")
+        value: Any = argv[index + 1]
+        if flag == "--timeout":
+            value = float(value)
+        options[_CREDENTIAL_FLAGS[flag]] = value
+        index += 2
+    return options
+
+
+def describe_credential(options: dict[str, Any], *, full: bool = False) -> str:
+    """Which credential a connection uses (never its content), for people."""
+    try:
+        credential = find_credential(options)
+    except CredentialError as exc:
+        return f"no credential ({exc})"
+    text = credential.describe()
+    if full and credential.cert is not None:
+        try:
+            identity = identity_of(credential.cert)
+        except CredentialError as exc:
+            return f"{text}: {exc}"
+        kind = "proxy" if identity.is_proxy else "certificate"
+        hours, rest = divmod(identity.seconds_left, 3600)
+        text = (
+            f"{identity.dn} ({kind}, {hours}h{rest // 60:02d}m left, "
+            f"issuer {identity.issuer})"
+        )
+    return text
