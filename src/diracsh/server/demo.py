@@ -157,6 +157,16 @@ class DemoJobs(Service):
             job = self._job(jobID)
             return S_OK(job["Status"] if job else "Unknown")
 
+    def export_streamToClient(self, jobID: int) -> Any:  # noqa: N802, N803
+        """A job's output log, as a download (`.get out.log 12`)."""
+        with self._lock:
+            job = self._job(jobID) if isinstance(jobID, int) else None
+            if job is None:
+                return S_ERROR(ENOENT, f"Job {jobID} not found")
+            lines = [f"{when:%Y-%m-%d %H:%M:%S} {status} {minor}".rstrip()
+                     for status, minor, when in job["Logging"]]
+        return ("\n".join([f"Job {jobID} ({job['JobName']})", *lines]) + "\n").encode()
+
     def export_getSiteMask(self) -> dict[str, Any]:  # noqa: N802
         """Sites accepting jobs; broken on purpose: the service raises (HTTP 500)."""
         raise RuntimeError("the site mask database is unreachable (demo failure)")
