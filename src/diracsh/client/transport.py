@@ -183,9 +183,8 @@ def _check_usable(cert: Path, kind: str) -> None:
     if 0 < identity.key_bits < 2048:
         raise CredentialError(
             f"the {kind} {cert} has a {identity.key_bits}-bit key, which OpenSSL's "
-            "default security level refuses: make one with 2048 bits or more "
-            "(dirac-proxy-init --bits 2048) or set DIRAC_HTTPS_SSL_CIPHERS="
-            "'DEFAULT:@SECLEVEL=1'"
+            "default security level refuses (and so do servers): make one with "
+            "2048 bits or more (dirac-proxy-init --bits 2048)"
         )
 
 

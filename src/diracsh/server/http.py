@@ -208,9 +208,10 @@ def _peer_chain(sock: ssl.SSLSocket) -> list[x509.Certificate]:
     get_chain = getattr(sock, "get_verified_chain", None)
     if get_chain is not None:
         try:
-            return [x509.load_der_x509_certificate(c.public_bytes(ssl.ENCODING_DER))
-                    for c in get_chain()]
-        except (ssl.SSLError, ValueError):
+            pems = [c.public_bytes() for c in get_chain()]
+            return [x509.load_pem_x509_certificate(p if isinstance(p, bytes) else p.encode())
+                    for p in pems]
+        except (ssl.SSLError, ValueError, TypeError):
             pass
     der = sock.getpeercert(binary_form=True)
     return [x509.load_der_x509_certificate(der)] if der else []
