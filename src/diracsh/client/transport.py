@@ -141,8 +141,10 @@ def _load_credential(
     assert credential.cert is not None
     _check_usable(credential.cert, credential.kind)
     key = credential.key or credential.cert
+    asked: list[bool] = []
 
     def ask() -> str | bytes:
+        asked.append(True)
         if password is None:
             raise CredentialError(
                 f"the key {key} is encrypted and no passphrase callback was given"
@@ -152,6 +154,8 @@ def _load_credential(
     try:
         context.load_cert_chain(str(credential.cert), str(key), password=ask)
     except ssl.SSLError as exc:
+        if asked and password is not None:
+            raise CredentialError(f"wrong passphrase for {key}") from exc
         raise CredentialError(_key_failure(credential, exc)) from exc
     except OSError as exc:
         raise CredentialError(f"cannot read {credential.describe()}: {exc}") from exc
@@ -192,8 +196,6 @@ def _key_failure(credential: Credential, exc: ssl.SSLError) -> str:
     text = str(exc)
     if "KEY_VALUES_MISMATCH" in text or "key values mismatch" in text:
         return f"the key does not belong to the certificate in {credential.describe()}"
-    if "bad decrypt" in text or "BAD_DECRYPT" in text:
-        return f"wrong passphrase for {credential.key or credential.cert}"
     if "ee key too small" in text or "EE_KEY_TOO_SMALL" in text:
         return f"the key of {credential.describe()} is too small for OpenSSL"
     return f"cannot use {credential.describe()}: {text}"
@@ -408,7 +410,7 @@ def _describe_exception(exc: Exception, url: str, timeout: float) -> str:
 
 
 def _tls_hint(text: str) -> str:
-    if "Hostname mismatch" in text or "doesn't match" in text:
+    if "mismatch, certificate is not valid" in text or "doesn't match" in text:
         return (
             "the server certificate does not name this host (no matching "
             f"subjectAltName); connect by a name it holds ({_innermost_text(text)})"

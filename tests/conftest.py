@@ -1,0 +1,42 @@
+"""Shared fixtures: a clean environment, the demo services, DIRAC's own client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# DIRAC's and the grid's environment must not leak into tests from the machine.
+_CLEARED = (
+    "X509_USER_PROXY", "X509_CERT_DIR", "X509_USER_CERT", "X509_USER_KEY",
+    "GRID_PROXY_FILE", "BEARER_TOKEN", "BEARER_TOKEN_FILE", "XDG_RUNTIME_DIR",
+    "DIRAC_USE_ACCESS_TOKEN", "DIRAC_X509_HOST_CERT", "DIRAC_X509_HOST_KEY",
+    "DIRAC_HTTPS_SSL_CIPHERS", "DIRACSYSCONFIG", "HTTPS_PROXY", "https_proxy",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in _CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DIRACSH_HOME", str(tmp_path / "diracsh-home"))
+
+
+@pytest.fixture(scope="session")
+def dirac_ref() -> Iterator[object]:
+    """DIRAC 9.1.22's own client and codec, running in their own virtualenv."""
+    from tests.reference.client import DiracReference, dirac_python
+
+    python = dirac_python()
+    if python is None:
+        message = "DIRAC reference venv missing: run scripts/dirac-reference"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    reference = DiracReference(python)
+    try:
+        yield reference
+    finally:
+        reference.close()

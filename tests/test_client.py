@@ -1,0 +1,390 @@
+"""TornadoClient against a real kit server over HTTPS, and odd wire cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+
+from diracsh import TornadoClient, executeRPCStub
+from diracsh.server import Server
+from tests.kit import (
+    PASSPHRASE,
+    TOKEN,
+    KitPKI,
+    build_pki,
+    http_response,
+    kit_server,
+    raw_server,
+)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> KitPKI:
+    return build_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def server(pki: KitPKI) -> Iterator[Server]:
+    with kit_server(pki) as running:
+        yield running
+
+
+def client(server: Server, pki: KitPKI, service: str = "Demo/Jobs", **kw: Any) -> TornadoClient:
+    options: dict[str, Any] = {"proxyLocation": str(pki.proxy), "caLocation": str(pki.ca_dir)}
+    options.update(kw)
+    return TornadoClient(server.url(service), **options)
+
+
+def test_echo_carries_datetimes_bytes_and_int_keys(server: Server, pki: KitPKI) -> None:
+    value = {"a": [1, 2.5], "when": dt.datetime(2024, 1, 2, 3, 4, 5), "raw": b"\x00\xff",
+             1234: "Done", "t": (1, 2)}
+    result = client(server, pki).echo(value)
+    assert result["OK"] is True
+    assert result["Value"] == {"a": [1, 2.5], "when": dt.datetime(2024, 1, 2, 3, 4, 5),
+                               "raw": b"\x00\xff", "1234": "Done", "t": [1, 2]}
+
+
+def test_png_bytes_round_trip_exactly(server: Server, pki: KitPKI) -> None:
+    data = b"\x89PNG\r\n\x1a\n\x00\xff"
+    assert client(server, pki).echo(data)["Value"] == data
+
+
+def test_ping_has_dirac_keys(server: Server, pki: KitPKI) -> None:
+    value = client(server, pki).ping()["Value"]
+    assert {"version", "time", "service start time", "service uptime", "name", "URL",
+            "cpu times"} <= set(value)
+    assert value["name"] == "Demo/Jobs"
+    assert isinstance(value["time"], dt.datetime)
+
+
+def test_whoami_with_proxy_names_the_user_under_it(server: Server, pki: KitPKI) -> None:
+    value = client(server, pki).whoami()["Value"]
+    assert value["DN"] == pki.user_dn
+    assert value["isProxy"] is True
+    assert value["issuer"] == pki.user_dn
+    assert value["username"] == "tester"
+    assert 11 * 3600 < value["secondsLeft"] <= 12 * 3600
+
+
+def test_whoami_with_user_cert_and_key(server: Server, pki: KitPKI) -> None:
+    c = client(server, pki, proxyLocation=None, certFile=str(pki.user_cert),
+               keyFile=str(pki.user_key))
+    value = c.whoami()["Value"]
+    assert (value["DN"], value["isProxy"]) == (pki.user_dn, False)
+
+
+def test_encrypted_key_asks_for_the_passphrase_once(server: Server, pki: KitPKI) -> None:
+    asked: list[str] = []
+
+    def passphrase(prompt: str) -> str:
+        asked.append(prompt)
+        return PASSPHRASE
+
+    c = client(server, pki, proxyLocation=None, certFile=str(pki.user_cert),
+               keyFile=str(pki.encrypted_key), passwordCallback=passphrase)
+    assert c.whoami()["Value"]["DN"] == pki.user_dn
+    assert c.ping()["OK"] is True
+    assert asked == [f"Passphrase for {pki.encrypted_key}: "]
+
+
+def test_wrong_passphrase_is_named(server: Server, pki: KitPKI) -> None:
+    c = client(server, pki, proxyLocation=None, certFile=str(pki.user_cert),
+               keyFile=str(pki.encrypted_key), passwordCallback=lambda prompt: "wrong")
+    result = c.ping()
+    assert result["OK"] is False
+    assert "wrong passphrase" in result["Message"]
+
+
+def test_host_certificate_sends_hosts_extra_credentials(
+    pki: KitPKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIRAC_X509_HOST_CERT", str(pki.client_host_cert))
+    monkeypatch.setenv("DIRAC_X509_HOST_KEY", str(pki.client_host_key))
+    seen: list[bytes] = []
+
+    def respond(request: bytes) -> bytes:
+        seen.append(request)
+        return http_response("200 OK", b'{"OK": true, "Value": 1}', "application/json")
+
+    with raw_server(pki, respond) as base:
+        c = TornadoClient(f"{base}/Demo/Jobs", useCertificates=True,
+                          caLocation=str(pki.ca_dir))
+        assert c.ping()["Value"] == 1
+    form = parse_qs(seen[0].split(b"\r\n\r\n", 1)[1].decode())
+    assert form["extraCredentials"] == ['"hosts"']
+    assert "useCertificates" not in c.ping()["rpcStub"][0][1]
+
+
+def test_host_certificate_identity_on_the_kit(
+    server: Server, pki: KitPKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIRAC_X509_HOST_CERT", str(pki.client_host_cert))
+    monkeypatch.setenv("DIRAC_X509_HOST_KEY", str(pki.client_host_key))
+    c = client(server, pki, proxyLocation=None, useCertificates=True)
+    assert c.whoami()["Value"]["DN"] == pki.client_host_dn
+
+
+def test_bearer_token_from_token_file(
+    server: Server, pki: KitPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token_file = tmp_path / "bt"
+    token_file.write_text(TOKEN + "\n")
+    monkeypatch.setenv("BEARER_TOKEN_FILE", str(token_file))
+    c = client(server, pki, proxyLocation=None, useAccessToken=True)
+    result = c.whoami()
+    assert result["Value"]["DN"] == "/O=DIRAC/CN=token-user"
+    assert TOKEN not in json.dumps(result["rpcStub"], default=str)
+
+
+def test_unknown_token_is_refused_with_eacces(server: Server, pki: KitPKI) -> None:
+    result = client(server, pki, proxyLocation=None, accessToken="not-a-token").ping()
+    assert (result["OK"], result["Errno"]) == (False, 13)
+    assert result["Message"] == f"Permission denied ( 13 : No access to {server.url('Demo/Jobs')})"
+
+
+def test_unknown_method_is_enosys(server: Server, pki: KitPKI) -> None:
+    result = client(server, pki).nosuchMethod()
+    assert result["Errno"] == 38
+    assert result["Message"] == "Function not implemented ( 38 : nosuchMethod is not implemented)"
+
+
+def test_method_reserved_for_admins(pki: KitPKI) -> None:
+    with kit_server(pki) as own:  # resetJobs empties the job list
+        assert client(own, pki).resetJobs()["Errno"] == 13
+        assert client(own, pki, proxyLocation=str(pki.admin_proxy)).resetJobs()["Value"] == 8
+
+
+def test_server_exception_is_an_s_error_with_status_and_type(
+    server: Server, pki: KitPKI
+) -> None:
+    result = client(server, pki).getSiteMask()
+    assert result["OK"] is False
+    assert "HTTP 500" in result["Message"]
+    assert "text/html" in result["Message"]
+    assert "unreachable" not in result["Message"]  # no traceback leaks to the client
+
+
+def test_method_named_like_client_attributes_goes_to_the_server(
+    server: Server, pki: KitPKI
+) -> None:
+    c = client(server, pki)
+    assert c.timeout()["Message"].endswith("timeout is not implemented)")
+    assert c.kwargs()["Message"].endswith("kwargs is not implemented)")
+
+
+def test_keyword_arguments_are_refused(server: Server, pki: KitPKI) -> None:
+    result = client(server, pki).getJobStatus(jobIDs=12)
+    assert result["OK"] is False
+    assert "positional only" in result["Message"]
+
+
+@pytest.mark.parametrize(
+    ("argument", "fragment"),
+    [({1: "a", "1": "b"}, "keys 1 and '1'"), ({"a", "b"}, "argument 1 is a set")],
+    ids=["colliding-keys", "set"],
+)
+def test_unencodable_argument_is_refused_before_sending(
+    pki: KitPKI, argument: Any, fragment: str
+) -> None:
+    # The port is closed: a message about the argument proves nothing was sent.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    c = TornadoClient(f"https://127.0.0.1:{port}/Demo/Jobs", proxyLocation=str(pki.proxy),
+                      caLocation=str(pki.ca_dir))
+    result = c.echo(argument)
+    assert fragment in result["Message"]
+    assert "nothing sent" in result["Message"]
+
+
+def test_failover_to_the_next_url_and_ban_the_dead_one(server: Server, pki: KitPKI) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"https://127.0.0.1:{sock.getsockname()[1]}/Demo/Jobs"
+    c = TornadoClient(f"{dead},{server.url('Demo/Jobs')}", proxyLocation=str(pki.proxy),
+                      caLocation=str(pki.ca_dir))
+    assert c.getJobStatus(12)["Value"] == {"12": "Running"}
+    assert c._transport._banned == {dead}
+    assert c.ping()["OK"] is True
+
+
+def test_connection_refused_says_so(pki: KitPKI) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"https://127.0.0.1:{sock.getsockname()[1]}/Demo/Jobs"
+    result = TornadoClient(url, proxyLocation=str(pki.proxy), caLocation=str(pki.ca_dir)).ping()
+    assert result["Message"] == f"cannot connect to {url}: connection refused (is the service running?)"
+
+
+@pytest.mark.parametrize(
+    ("response", "fragments"),
+    [
+        (http_response("404 Not Found", b"<html><title>404: Not Found</title></html>",
+                       "text/html; charset=UTF-8"), ["HTTP 404", "text/html", "404: Not Found"]),
+        (http_response("200 OK", b"", "application/json"), ["HTTP 200", "empty body"]),
+        (http_response("200 OK", b"<html>maintenance</html>", "text/html"),
+         ["not JSON", "HTTP 200", "text/html", "maintenance"]),
+        (http_response("500 Internal Server Error", b"<html>500: boom</html>", "text/html"),
+         ["HTTP 500", "text/html", "500: boom"]),
+        (http_response("200 OK", b"[1, 2]", "application/json"), ["not a result dict"]),
+    ],
+    ids=["404-html", "empty-200", "html-200", "500-html", "json-list"],
+)
+def test_odd_answers_become_s_error_with_status_and_type(
+    pki: KitPKI, response: bytes, fragments: list[str]
+) -> None:
+    with raw_server(pki, lambda request: response) as base:
+        result = TornadoClient(f"{base}/Demo/Jobs", proxyLocation=str(pki.proxy),
+                               caLocation=str(pki.ca_dir)).ping()
+    assert result["OK"] is False
+    for fragment in fragments:
+        assert fragment in result["Message"]
+    assert "rpcStub" in result
+
+
+def test_wire_format_is_what_dirac_sends(pki: KitPKI) -> None:
+    seen: list[bytes] = []
+
+    def respond(request: bytes) -> bytes:
+        seen.append(request)
+        return http_response("200 OK", b'{"OK": true, "Value": null}', "application/json")
+
+    with raw_server(pki, respond) as base:
+        TornadoClient(f"{base}/Demo/Jobs", proxyLocation=str(pki.proxy),
+                      caLocation=str(pki.ca_dir)).echo("a b")
+    head, body = seen[0].split(b"\r\n\r\n", 1)
+    assert head.startswith(b"POST /Demo/Jobs HTTP/1.1")
+    assert b"content-type: application/x-www-form-urlencoded" in head.lower()
+    assert body == b"method=echo&args=%5B%22a+b%22%5D&clientVO=unknown&clientSetup=None"
+
+
+def test_receive_file_streams_into_place(server: Server, pki: KitPKI, tmp_path: Path) -> None:
+    dest = tmp_path / "out.txt"
+    result = client(server, pki, "Demo/Files").receiveFile(str(dest), "std.out")
+    assert result["OK"] is True
+    assert dest.read_bytes().startswith(b"line 1: demo job output\n")
+    assert result["Value"] == dest.stat().st_size
+    assert list(tmp_path.iterdir()) == [dest]
+
+
+def test_receive_file_error_body_leaves_destination_alone(
+    server: Server, pki: KitPKI, tmp_path: Path
+) -> None:
+    dest = tmp_path / "out.txt"
+    dest.write_text("keep me")
+    result = client(server, pki, "Demo/Files").receiveFile(str(dest), "missing")
+    assert (result["OK"], result["Errno"]) == (False, 2)
+    assert dest.read_text() == "keep me"
+    assert list(tmp_path.iterdir()) == [dest]
+
+
+def test_receive_file_short_read_is_an_error_and_leaves_no_file(
+    pki: KitPKI, tmp_path: Path
+) -> None:
+    response = http_response("200 OK", b"12345", "application/octet-stream", length=20)
+    dest = tmp_path / "out.bin"
+    with raw_server(pki, lambda request: response) as base:
+        result = TornadoClient(f"{base}/Demo/Files", proxyLocation=str(pki.proxy),
+                               caLocation=str(pki.ca_dir)).receiveFile(str(dest), "x")
+    assert result["OK"] is False
+    assert "short read" in result["Message"] or "cut short" in result["Message"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_send_file_then_read_it_back(server: Server, pki: KitPKI, tmp_path: Path) -> None:
+    source = tmp_path / "upload.bin"
+    source.write_bytes(bytes(range(256)) * 10)
+    files = client(server, pki, "Demo/Files")
+    result = files.sendFile(str(source), "upload.bin")
+    assert result["Value"] == "SB:DemoSE|/demo/upload.bin"
+    assert result["rpcStub"][1] == "streamFromClient"
+    assert files.getFileBytes("upload.bin")["Value"] == source.read_bytes()
+
+
+def test_stub_saved_as_json_replays_like_the_original(server: Server, pki: KitPKI) -> None:
+    original = client(server, pki).getJobAttributes(12, ["Status", "Site"])
+    stub = json.loads(json.dumps(original["rpcStub"]))
+    assert stub[1:] == ["getJobAttributes", [12, ["Status", "Site"]]]
+    replayed = executeRPCStub(stub)
+    assert replayed["Value"] == original["Value"]
+    assert replayed["rpcStub"][0][1]["proxyLocation"] == str(pki.proxy)
+
+
+def test_stub_never_holds_proxy_content(server: Server, pki: KitPKI) -> None:
+    pem = pki.proxy.read_text()
+    result = client(server, pki, proxyLocation=None, proxyString=pem).whoami()
+    assert result["Value"]["DN"] == pki.user_dn
+    assert "PRIVATE KEY" not in json.dumps(result["rpcStub"], default=str)
+
+
+def test_dips_stub_is_refused() -> None:
+    result = executeRPCStub((("dips://host:9130/Framework/Notification", {}), "ping", []))
+    assert result["OK"] is False
+    assert "DISET" in result["Message"]
+
+
+def test_ca_dir_without_hash_links_still_verifies(
+    server: Server, pki: KitPKI, tmp_path: Path
+) -> None:
+    plain = tmp_path / "cas"
+    plain.mkdir()
+    (plain / "ExampleCA.pem").write_bytes(pki.ca.cert_pem())
+    assert client(server, pki, caLocation=str(plain)).ping()["OK"] is True
+    (plain / "ExampleCA.r0").write_text("-----BEGIN X509 CRL-----\nnot really\n")
+    (plain / "ExampleCA.signing_policy").write_text("access_id_CA X509 '/O=x'\n")
+    assert client(server, pki, caLocation=str(plain)).ping()["OK"] is True
+
+
+def test_ca_dir_without_certificates_says_how_to_fix(
+    server: Server, pki: KitPKI, tmp_path: Path
+) -> None:
+    result = client(server, pki, caLocation=str(tmp_path)).ping()
+    assert "holds no CA certificate" in result["Message"]
+
+
+def test_wrong_ca_is_a_clear_tls_message(server: Server, pki: KitPKI, tmp_path: Path) -> None:
+    other = build_pki(tmp_path / "other")
+    result = client(server, pki, caLocation=str(other.ca_dir)).ping()
+    assert "not signed by a trusted CA" in result["Message"]
+
+
+def test_small_proxy_is_named_before_connecting(server: Server, pki: KitPKI) -> None:
+    result = client(server, pki, proxyLocation=str(pki.small_proxy)).ping()
+    assert "1024-bit key" in result["Message"]
+
+
+def test_expired_proxy_is_named(server: Server, pki: KitPKI) -> None:
+    result = client(server, pki, proxyLocation=str(pki.expired_proxy)).ping()
+    assert "expired at" in result["Message"]
+    assert "dirac-proxy-init" in result["Message"]
+
+
+def test_server_certificate_without_san_is_named(pki: KitPKI) -> None:
+    with kit_server(pki, pki.nosan_cert, pki.nosan_key) as nosan:
+        result = client(nosan, pki).ping()
+    assert "subjectAltName" in result["Message"]
+
+
+def test_no_credential_at_all(pki: KitPKI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("diracsh.client.credentials._default_proxy", lambda env: None)
+    result = TornadoClient("https://127.0.0.1:1/Demo/Jobs", caLocation=str(pki.ca_dir)).ping()
+    assert result["Message"].startswith("No proxy found")
+
+
+def test_service_name_getters(server: Server, pki: KitPKI) -> None:
+    c = client(server, pki)
+    assert c.getServiceName() == "Demo/Jobs"
+    assert c.getDestinationService() == server.url("Demo/Jobs")
+
+
+def test_bare_name_without_configuration_says_what_to_do() -> None:
+    result = TornadoClient("WorkloadManagement/JobMonitoring").ping()
+    assert result["OK"] is False
+    assert "Cannot get URL for WorkloadManagement/JobMonitoring" in result["Message"]
