@@ -234,8 +234,7 @@ def _shell(args: argparse.Namespace) -> int:
     printer = Printer(color=interactive)
     shell = Shell(printer)
     shell.defaults = _client_options(args)
-    if args.demo:
-        _connect_demo(shell, printer)
+    demo = _connect_demo(shell, printer) if args.demo else None
     for target in args.targets:
         shell.connect(target)
     if not args.demo and not args.targets and interactive:
@@ -252,9 +251,11 @@ def _shell(args: argparse.Namespace) -> int:
         return interactive_loop(shell, history)
     finally:
         shell.close()
+        if demo is not None:
+            demo.stop()
 
 
-def _connect_demo(shell: Any, printer: Any) -> None:
+def _connect_demo(shell: Any, printer: Any) -> Any:
     server, pki = _start_demo("127.0.0.1", 0, None)
     server.start()
     options = {"proxyLocation": str(pki.proxy), "caLocation": str(pki.ca_dir)}
@@ -269,3 +270,4 @@ def _connect_demo(shell: Any, printer: Any) -> None:
     printer.plain("      echo({'when': datetime(2024, 1, 2, 3, 4, 5), 'data': b'\\x00'})")
     printer.plain("      .services   then   Demo/Files.listFiles()   (Tab completes)")
     printer.plain(".help lists commands; Ctrl-D leaves.")
+    return server

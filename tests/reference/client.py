@@ -73,7 +73,6 @@ class DiracReference:
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             env=_worker_environment(),
-            cwd=tempfile.gettempdir(),
         )
         self.info: dict[str, str] = self._typed(dict, "hello")
 

@@ -110,6 +110,11 @@ import DIRAC  # noqa: E402
 from DIRAC.Core.Tornado.Client.TornadoClient import TornadoClient  # noqa: E402
 from DIRAC.Core.Utilities.JEncode import decode, encode  # noqa: E402
 
+# gConfig has read (no) dirac.cfg by now; later lookups under rootPath only
+# test whether paths exist, which a missing root answers the same way as an
+# empty one.  Removing it now means a killed worker leaves nothing behind.
+shutil.rmtree(_EMPTY_ROOT, ignore_errors=True)
+
 
 class Worker:
     """Executes requests; keeps one TornadoClient per (url, kwargs)."""
@@ -289,10 +294,7 @@ def _serve(worker: Worker) -> None:
 
 
 def main() -> int:
-    try:
-        _serve(Worker())
-    finally:
-        shutil.rmtree(_EMPTY_ROOT, ignore_errors=True)
+    _serve(Worker())
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -150,9 +149,7 @@ class DemoJobs(Service):
 
     def export_waitForJob(self, jobID: int, seconds: float) -> dict[str, Any]:  # noqa: N802, N803
         """Wait up to `seconds` (at most 60) for a job: slow on purpose, try Ctrl-C."""
-        deadline = time.monotonic() + min(float(seconds), 60.0)
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
+        self.stopping.wait(min(float(seconds), 60.0))
         with self._lock:
             job = self._job(jobID)
             return S_OK(job["Status"] if job else "Unknown")

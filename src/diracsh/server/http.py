@@ -112,6 +112,8 @@ class Server:
         self._run(threading.Event())
 
     def stop(self) -> None:
+        for service in self.services.values():
+            service.stopping.set()
         loop = self._loop
         if loop is not None and not self._stopped.is_set():
             loop.call_soon_threadsafe(loop.stop)

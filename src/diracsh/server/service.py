@@ -18,6 +18,7 @@ import contextvars
 import datetime as dt
 import inspect
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -56,6 +57,8 @@ class Service:
     def __init__(self) -> None:
         self.started = utcnow()
         self.url = ""
+        # Set when the server stops: long-running methods should return early.
+        self.stopping = threading.Event()
 
     # -- dispatch ----------------------------------------------------------
 

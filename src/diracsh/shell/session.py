@@ -86,9 +86,6 @@ class Shell:
         self.current: str | None = None
         self.defaults: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            4, thread_name_prefix="diracsh-call"
-        )
 
     # -- connections -------------------------------------------------------
 
@@ -174,13 +171,20 @@ class Shell:
         return result
 
     def wait(self, job: Callable[[], Any]) -> Any:
-        """Run *job* in a worker; Ctrl-C stops waiting for it and returns to the prompt."""
-        future = self._pool.submit(job)
-        try:
-            return future.result()
-        except KeyboardInterrupt:
-            future.cancel()
-            raise
+        """Run *job* in a worker; Ctrl-C stops waiting for it and returns to the prompt.
+
+        The worker is a daemon thread: an abandoned call never holds up leaving.
+        """
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def work() -> None:
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # handed to the waiting thread
+                future.set_exception(exc)
+
+        threading.Thread(target=work, daemon=True, name="diracsh-call").start()
+        return future.result()
 
     # -- commands ----------------------------------------------------------
 
@@ -297,7 +301,6 @@ class Shell:
     def close(self) -> None:
         for connection in self.connections.values():
             connection.client._close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def signature(method: str, info: dict[str, Any]) -> str:
