@@ -10,10 +10,21 @@ import pytest
 
 # DIRAC's and the grid's environment must not leak into tests from the machine.
 _CLEARED = (
-    "X509_USER_PROXY", "X509_CERT_DIR", "X509_USER_CERT", "X509_USER_KEY",
-    "GRID_PROXY_FILE", "BEARER_TOKEN", "BEARER_TOKEN_FILE", "XDG_RUNTIME_DIR",
-    "DIRAC_USE_ACCESS_TOKEN", "DIRAC_X509_HOST_CERT", "DIRAC_X509_HOST_KEY",
-    "DIRAC_HTTPS_SSL_CIPHERS", "DIRACSYSCONFIG", "HTTPS_PROXY", "https_proxy",
+    "X509_USER_PROXY",
+    "X509_CERT_DIR",
+    "X509_USER_CERT",
+    "X509_USER_KEY",
+    "GRID_PROXY_FILE",
+    "BEARER_TOKEN",
+    "BEARER_TOKEN_FILE",
+    "XDG_RUNTIME_DIR",
+    "DIRAC_USE_ACCESS_TOKEN",
+    "DIRAC_X509_HOST_CERT",
+    "DIRAC_X509_HOST_KEY",
+    "DIRAC_HTTPS_SSL_CIPHERS",
+    "DIRACSYSCONFIG",
+    "HTTPS_PROXY",
+    "https_proxy",
 )
 
 

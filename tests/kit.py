@@ -1,4 +1,4 @@
-"""Test parts: a throwaway PKI with every credential kind, a kit server, a raw server."""
+"""Test parts: a PKI with every credential kind, a kit server, a raw TLS server."""
 
 from __future__ import annotations
 
@@ -85,45 +85,86 @@ def build_pki(root: Path) -> KitPKI:
     ca = make_ca("diracsh test CA")
     ca_dir = write_ca_dir(root / "ca", [ca])
     host_cert, host_key = _write_pair(root / "host", "host", issue_host(ca))
-    nosan_cert, nosan_key = _write_pair(root / "nosan", "host", issue_host(ca, san=False))
+    nosan_cert, nosan_key = _write_pair(
+        root / "nosan", "host", issue_host(ca, san=False)
+    )
     user = issue_user(ca, "test user")
     user_cert, user_key = _write_pair(root / "user", "user", user)
     encrypted_key = root / "user" / "userkey-encrypted.pem"
-    write_private(encrypted_key, user.key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(PASSPHRASE.encode()),
-    ))
+    write_private(
+        encrypted_key,
+        user.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(PASSPHRASE.encode()),
+        ),
+    )
     proxy = root / "user" / "proxy.pem"
     write_private(proxy, proxy_file_bytes(make_proxy(user), user))
     small_proxy = root / "user" / "proxy-1024.pem"
     write_private(small_proxy, proxy_file_bytes(make_proxy(user, key_size=1024), user))
     expired_proxy = root / "user" / "proxy-expired.pem"
-    write_private(expired_proxy, proxy_file_bytes(_expired(make_proxy(user), user), user))
+    write_private(
+        expired_proxy, proxy_file_bytes(_expired(make_proxy(user), user), user)
+    )
     admin = issue_user(ca, "test admin")
     admin_proxy = root / "admin" / "proxy.pem"
     admin_proxy.parent.mkdir(parents=True, exist_ok=True)
     write_private(admin_proxy, proxy_file_bytes(make_proxy(admin), admin))
     client_host = issue_host(ca, ["worker.example.org"])
-    client_host_cert, client_host_key = _write_pair(root / "client-host", "host", client_host)
+    client_host_cert, client_host_key = _write_pair(
+        root / "client-host", "host", client_host
+    )
     return KitPKI(
-        root, ca, ca_dir, host_cert, host_key, nosan_cert, nosan_key, user_cert,
-        user_key, encrypted_key, proxy, small_proxy, expired_proxy,
-        dn_string(user.cert.subject), admin_proxy, dn_string(admin.cert.subject),
-        client_host_cert, client_host_key, dn_string(client_host.cert.subject),
+        root,
+        ca,
+        ca_dir,
+        host_cert,
+        host_key,
+        nosan_cert,
+        nosan_key,
+        user_cert,
+        user_key,
+        encrypted_key,
+        proxy,
+        small_proxy,
+        expired_proxy,
+        dn_string(user.cert.subject),
+        admin_proxy,
+        dn_string(admin.cert.subject),
+        client_host_cert,
+        client_host_key,
+        dn_string(client_host.cert.subject),
     )
 
 
-def kit_server(pki: KitPKI, cert: Path | None = None, key: Path | None = None) -> Server:
+def kit_server(
+    pki: KitPKI, cert: Path | None = None, key: Path | None = None
+) -> Server:
     registry = {
-        pki.user_dn: {"username": "tester", "group": "test_user", "properties": ["NormalUser"]},
-        pki.admin_dn: {"username": "boss", "group": "test_admin",
-                       "properties": ["JobAdministrator"]},
-        "/O=DIRAC/CN=token-user": {"username": "tok", "group": "test_user",
-                                   "properties": ["NormalUser"]},
+        pki.user_dn: {
+            "username": "tester",
+            "group": "test_user",
+            "properties": ["NormalUser"],
+        },
+        pki.admin_dn: {
+            "username": "boss",
+            "group": "test_admin",
+            "properties": ["JobAdministrator"],
+        },
+        "/O=DIRAC/CN=token-user": {
+            "username": "tok",
+            "group": "test_user",
+            "properties": ["NormalUser"],
+        },
     }
     return Server(
-        demo_services(), cert=cert or pki.host_cert, key=key or pki.host_key,
-        ca_location=pki.ca_dir, registry=registry, tokens={TOKEN: "token-user"},
+        demo_services(),
+        cert=cert or pki.host_cert,
+        key=key or pki.host_key,
+        ca_location=pki.ca_dir,
+        registry=registry,
+        tokens={TOKEN: "token-user"},
     )
 
 
@@ -187,8 +228,9 @@ def _read_request(tls: ssl.SSLSocket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-def http_response(status: str, body: bytes, content_type: str | None,
-                  length: int | None = None) -> bytes:
+def http_response(
+    status: str, body: bytes, content_type: str | None, length: int | None = None
+) -> bytes:
     headers = [f"HTTP/1.1 {status}"]
     if content_type:
         headers.append(f"Content-Type: {content_type}")

@@ -36,19 +36,34 @@ def server(pki: KitPKI) -> Iterator[Server]:
         yield running
 
 
-def client(server: Server, pki: KitPKI, service: str = "Demo/Jobs", **kw: Any) -> TornadoClient:
-    options: dict[str, Any] = {"proxyLocation": str(pki.proxy), "caLocation": str(pki.ca_dir)}
+def client(
+    server: Server, pki: KitPKI, service: str = "Demo/Jobs", **kw: Any
+) -> TornadoClient:
+    options: dict[str, Any] = {
+        "proxyLocation": str(pki.proxy),
+        "caLocation": str(pki.ca_dir),
+    }
     options.update(kw)
     return TornadoClient(server.url(service), **options)
 
 
 def test_echo_carries_datetimes_bytes_and_int_keys(server: Server, pki: KitPKI) -> None:
-    value = {"a": [1, 2.5], "when": dt.datetime(2024, 1, 2, 3, 4, 5), "raw": b"\x00\xff",
-             1234: "Done", "t": (1, 2)}
+    value = {
+        "a": [1, 2.5],
+        "when": dt.datetime(2024, 1, 2, 3, 4, 5),
+        "raw": b"\x00\xff",
+        1234: "Done",
+        "t": (1, 2),
+    }
     result = client(server, pki).echo(value)
     assert result["OK"] is True
-    assert result["Value"] == {"a": [1, 2.5], "when": dt.datetime(2024, 1, 2, 3, 4, 5),
-                               "raw": b"\x00\xff", "1234": "Done", "t": [1, 2]}
+    assert result["Value"] == {
+        "a": [1, 2.5],
+        "when": dt.datetime(2024, 1, 2, 3, 4, 5),
+        "raw": b"\x00\xff",
+        "1234": "Done",
+        "t": [1, 2],
+    }
 
 
 def test_png_bytes_round_trip_exactly(server: Server, pki: KitPKI) -> None:
@@ -58,8 +73,15 @@ def test_png_bytes_round_trip_exactly(server: Server, pki: KitPKI) -> None:
 
 def test_ping_has_dirac_keys(server: Server, pki: KitPKI) -> None:
     value = client(server, pki).ping()["Value"]
-    assert {"version", "time", "service start time", "service uptime", "name", "URL",
-            "cpu times"} <= set(value)
+    assert {
+        "version",
+        "time",
+        "service start time",
+        "service uptime",
+        "name",
+        "URL",
+        "cpu times",
+    } <= set(value)
     assert value["name"] == "Demo/Jobs"
     assert isinstance(value["time"], dt.datetime)
 
@@ -74,29 +96,48 @@ def test_whoami_with_proxy_names_the_user_under_it(server: Server, pki: KitPKI) 
 
 
 def test_whoami_with_user_cert_and_key(server: Server, pki: KitPKI) -> None:
-    c = client(server, pki, proxyLocation=None, certFile=str(pki.user_cert),
-               keyFile=str(pki.user_key))
+    c = client(
+        server,
+        pki,
+        proxyLocation=None,
+        certFile=str(pki.user_cert),
+        keyFile=str(pki.user_key),
+    )
     value = c.whoami()["Value"]
     assert (value["DN"], value["isProxy"]) == (pki.user_dn, False)
 
 
-def test_encrypted_key_asks_for_the_passphrase_once(server: Server, pki: KitPKI) -> None:
+def test_encrypted_key_asks_for_the_passphrase_once(
+    server: Server, pki: KitPKI
+) -> None:
     asked: list[str] = []
 
     def passphrase(prompt: str) -> str:
         asked.append(prompt)
         return PASSPHRASE
 
-    c = client(server, pki, proxyLocation=None, certFile=str(pki.user_cert),
-               keyFile=str(pki.encrypted_key), passwordCallback=passphrase)
+    c = client(
+        server,
+        pki,
+        proxyLocation=None,
+        certFile=str(pki.user_cert),
+        keyFile=str(pki.encrypted_key),
+        passwordCallback=passphrase,
+    )
     assert c.whoami()["Value"]["DN"] == pki.user_dn
     assert c.ping()["OK"] is True
     assert asked == [f"Passphrase for {pki.encrypted_key}: "]
 
 
 def test_wrong_passphrase_is_named(server: Server, pki: KitPKI) -> None:
-    c = client(server, pki, proxyLocation=None, certFile=str(pki.user_cert),
-               keyFile=str(pki.encrypted_key), passwordCallback=lambda prompt: "wrong")
+    c = client(
+        server,
+        pki,
+        proxyLocation=None,
+        certFile=str(pki.user_cert),
+        keyFile=str(pki.encrypted_key),
+        passwordCallback=lambda prompt: "wrong",
+    )
     result = c.ping()
     assert result["OK"] is False
     assert "wrong passphrase" in result["Message"]
@@ -114,8 +155,9 @@ def test_host_certificate_sends_hosts_extra_credentials(
         return http_response("200 OK", b'{"OK": true, "Value": 1}', "application/json")
 
     with raw_server(pki, respond) as base:
-        c = TornadoClient(f"{base}/Demo/Jobs", useCertificates=True,
-                          caLocation=str(pki.ca_dir))
+        c = TornadoClient(
+            f"{base}/Demo/Jobs", useCertificates=True, caLocation=str(pki.ca_dir)
+        )
         assert c.ping()["Value"] == 1
     form = parse_qs(seen[0].split(b"\r\n\r\n", 1)[1].decode())
     assert form["extraCredentials"] == ['"hosts"']
@@ -146,19 +188,28 @@ def test_bearer_token_from_token_file(
 def test_unknown_token_is_refused_with_eacces(server: Server, pki: KitPKI) -> None:
     result = client(server, pki, proxyLocation=None, accessToken="not-a-token").ping()
     assert (result["OK"], result["Errno"]) == (False, 13)
-    assert result["Message"] == f"Permission denied ( 13 : No access to {server.url('Demo/Jobs')})"
+    assert (
+        result["Message"]
+        == f"Permission denied ( 13 : No access to {server.url('Demo/Jobs')})"
+    )
 
 
 def test_unknown_method_is_enosys(server: Server, pki: KitPKI) -> None:
     result = client(server, pki).nosuchMethod()
     assert result["Errno"] == 38
-    assert result["Message"] == "Function not implemented ( 38 : nosuchMethod is not implemented)"
+    assert (
+        result["Message"]
+        == "Function not implemented ( 38 : nosuchMethod is not implemented)"
+    )
 
 
 def test_method_reserved_for_admins(pki: KitPKI) -> None:
     with kit_server(pki) as own:  # resetJobs empties the job list
         assert client(own, pki).resetJobs()["Errno"] == 13
-        assert client(own, pki, proxyLocation=str(pki.admin_proxy)).resetJobs()["Value"] == 8
+        assert (
+            client(own, pki, proxyLocation=str(pki.admin_proxy)).resetJobs()["Value"]
+            == 8
+        )
 
 
 def test_server_exception_is_an_s_error_with_status_and_type(
@@ -197,19 +248,27 @@ def test_unencodable_argument_is_refused_before_sending(
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    c = TornadoClient(f"https://127.0.0.1:{port}/Demo/Jobs", proxyLocation=str(pki.proxy),
-                      caLocation=str(pki.ca_dir))
+    c = TornadoClient(
+        f"https://127.0.0.1:{port}/Demo/Jobs",
+        proxyLocation=str(pki.proxy),
+        caLocation=str(pki.ca_dir),
+    )
     result = c.echo(argument)
     assert fragment in result["Message"]
     assert "nothing sent" in result["Message"]
 
 
-def test_failover_to_the_next_url_and_ban_the_dead_one(server: Server, pki: KitPKI) -> None:
+def test_failover_to_the_next_url_and_ban_the_dead_one(
+    server: Server, pki: KitPKI
+) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = f"https://127.0.0.1:{sock.getsockname()[1]}/Demo/Jobs"
-    c = TornadoClient(f"{dead},{server.url('Demo/Jobs')}", proxyLocation=str(pki.proxy),
-                      caLocation=str(pki.ca_dir))
+    c = TornadoClient(
+        f"{dead},{server.url('Demo/Jobs')}",
+        proxyLocation=str(pki.proxy),
+        caLocation=str(pki.ca_dir),
+    )
     assert c.getJobStatus(12)["Value"] == {"12": "Running"}
     assert c._transport._banned == {dead}
     assert c.ping()["OK"] is True
@@ -219,20 +278,37 @@ def test_connection_refused_says_so(pki: KitPKI) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         url = f"https://127.0.0.1:{sock.getsockname()[1]}/Demo/Jobs"
-    result = TornadoClient(url, proxyLocation=str(pki.proxy), caLocation=str(pki.ca_dir)).ping()
-    assert result["Message"] == f"cannot connect to {url}: connection refused (is the service running?)"
+    result = TornadoClient(
+        url, proxyLocation=str(pki.proxy), caLocation=str(pki.ca_dir)
+    ).ping()
+    assert (
+        result["Message"]
+        == f"cannot connect to {url}: connection refused (is the service running?)"
+    )
 
 
 @pytest.mark.parametrize(
     ("response", "fragments"),
     [
-        (http_response("404 Not Found", b"<html><title>404: Not Found</title></html>",
-                       "text/html; charset=UTF-8"), ["HTTP 404", "text/html", "404: Not Found"]),
+        (
+            http_response(
+                "404 Not Found",
+                b"<html><title>404: Not Found</title></html>",
+                "text/html; charset=UTF-8",
+            ),
+            ["HTTP 404", "text/html", "404: Not Found"],
+        ),
         (http_response("200 OK", b"", "application/json"), ["HTTP 200", "empty body"]),
-        (http_response("200 OK", b"<html>maintenance</html>", "text/html"),
-         ["not JSON", "HTTP 200", "text/html", "maintenance"]),
-        (http_response("500 Internal Server Error", b"<html>500: boom</html>", "text/html"),
-         ["HTTP 500", "text/html", "500: boom"]),
+        (
+            http_response("200 OK", b"<html>maintenance</html>", "text/html"),
+            ["not JSON", "HTTP 200", "text/html", "maintenance"],
+        ),
+        (
+            http_response(
+                "500 Internal Server Error", b"<html>500: boom</html>", "text/html"
+            ),
+            ["HTTP 500", "text/html", "500: boom"],
+        ),
         (http_response("200 OK", b"[1, 2]", "application/json"), ["not a result dict"]),
     ],
     ids=["404-html", "empty-200", "html-200", "500-html", "json-list"],
@@ -241,8 +317,11 @@ def test_odd_answers_become_s_error_with_status_and_type(
     pki: KitPKI, response: bytes, fragments: list[str]
 ) -> None:
     with raw_server(pki, lambda request: response) as base:
-        result = TornadoClient(f"{base}/Demo/Jobs", proxyLocation=str(pki.proxy),
-                               caLocation=str(pki.ca_dir)).ping()
+        result = TornadoClient(
+            f"{base}/Demo/Jobs",
+            proxyLocation=str(pki.proxy),
+            caLocation=str(pki.ca_dir),
+        ).ping()
     assert result["OK"] is False
     for fragment in fragments:
         assert fragment in result["Message"]
@@ -254,18 +333,25 @@ def test_wire_format_is_what_dirac_sends(pki: KitPKI) -> None:
 
     def respond(request: bytes) -> bytes:
         seen.append(request)
-        return http_response("200 OK", b'{"OK": true, "Value": null}', "application/json")
+        return http_response(
+            "200 OK", b'{"OK": true, "Value": null}', "application/json"
+        )
 
     with raw_server(pki, respond) as base:
-        TornadoClient(f"{base}/Demo/Jobs", proxyLocation=str(pki.proxy),
-                      caLocation=str(pki.ca_dir)).echo("a b")
+        TornadoClient(
+            f"{base}/Demo/Jobs",
+            proxyLocation=str(pki.proxy),
+            caLocation=str(pki.ca_dir),
+        ).echo("a b")
     head, body = seen[0].split(b"\r\n\r\n", 1)
     assert head.startswith(b"POST /Demo/Jobs HTTP/1.1")
     assert b"content-type: application/x-www-form-urlencoded" in head.lower()
     assert body == b"method=echo&args=%5B%22a+b%22%5D&clientVO=unknown&clientSetup=None"
 
 
-def test_receive_file_streams_into_place(server: Server, pki: KitPKI, tmp_path: Path) -> None:
+def test_receive_file_streams_into_place(
+    server: Server, pki: KitPKI, tmp_path: Path
+) -> None:
     dest = tmp_path / "out.txt"
     result = client(server, pki, "Demo/Files").receiveFile(str(dest), "std.out")
     assert result["OK"] is True
@@ -291,14 +377,19 @@ def test_receive_file_short_read_is_an_error_and_leaves_no_file(
     response = http_response("200 OK", b"12345", "application/octet-stream", length=20)
     dest = tmp_path / "out.bin"
     with raw_server(pki, lambda request: response) as base:
-        result = TornadoClient(f"{base}/Demo/Files", proxyLocation=str(pki.proxy),
-                               caLocation=str(pki.ca_dir)).receiveFile(str(dest), "x")
+        result = TornadoClient(
+            f"{base}/Demo/Files",
+            proxyLocation=str(pki.proxy),
+            caLocation=str(pki.ca_dir),
+        ).receiveFile(str(dest), "x")
     assert result["OK"] is False
     assert "short read" in result["Message"] or "cut short" in result["Message"]
     assert list(tmp_path.iterdir()) == []
 
 
-def test_send_file_then_read_it_back(server: Server, pki: KitPKI, tmp_path: Path) -> None:
+def test_send_file_then_read_it_back(
+    server: Server, pki: KitPKI, tmp_path: Path
+) -> None:
     source = tmp_path / "upload.bin"
     source.write_bytes(bytes(range(256)) * 10)
     files = client(server, pki, "Demo/Files")
@@ -308,7 +399,9 @@ def test_send_file_then_read_it_back(server: Server, pki: KitPKI, tmp_path: Path
     assert files.getFileBytes("upload.bin")["Value"] == source.read_bytes()
 
 
-def test_stub_saved_as_json_replays_like_the_original(server: Server, pki: KitPKI) -> None:
+def test_stub_saved_as_json_replays_like_the_original(
+    server: Server, pki: KitPKI
+) -> None:
     original = client(server, pki).getJobAttributes(12, ["Status", "Site"])
     stub = json.loads(json.dumps(original["rpcStub"]))
     assert stub[1:] == ["getJobAttributes", [12, ["Status", "Site"]]]
@@ -325,7 +418,9 @@ def test_stub_never_holds_proxy_content(server: Server, pki: KitPKI) -> None:
 
 
 def test_dips_stub_is_refused() -> None:
-    result = executeRPCStub((("dips://host:9130/Framework/Notification", {}), "ping", []))
+    result = executeRPCStub(
+        (("dips://host:9130/Framework/Notification", {}), "ping", [])
+    )
     assert result["OK"] is False
     assert "DISET" in result["Message"]
 
@@ -349,7 +444,9 @@ def test_ca_dir_without_certificates_says_how_to_fix(
     assert "holds no CA certificate" in result["Message"]
 
 
-def test_wrong_ca_is_a_clear_tls_message(server: Server, pki: KitPKI, tmp_path: Path) -> None:
+def test_wrong_ca_is_a_clear_tls_message(
+    server: Server, pki: KitPKI, tmp_path: Path
+) -> None:
     other = build_pki(tmp_path / "other")
     result = client(server, pki, caLocation=str(other.ca_dir)).ping()
     assert "not signed by a trusted CA" in result["Message"]
@@ -374,7 +471,9 @@ def test_server_certificate_without_san_is_named(pki: KitPKI) -> None:
 
 def test_no_credential_at_all(pki: KitPKI, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("diracsh.client.credentials._default_proxy", lambda env: None)
-    result = TornadoClient("https://127.0.0.1:1/Demo/Jobs", caLocation=str(pki.ca_dir)).ping()
+    result = TornadoClient(
+        "https://127.0.0.1:1/Demo/Jobs", caLocation=str(pki.ca_dir)
+    ).ping()
     assert result["Message"].startswith("No proxy found")
 
 

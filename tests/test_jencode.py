@@ -17,19 +17,36 @@ from diracsh import jencode
 @pytest.mark.parametrize(
     ("value", "text"),
     [
-        (dt.datetime(2024, 1, 2, 3, 4, 5), '{"__dCls": "dt", "obj": "2024-01-02 03:04:05"}'),
-        (dt.datetime(2024, 1, 2, 3, 4, 5, 999), '{"__dCls": "dt", "obj": "2024-01-02 03:04:05"}'),
+        (
+            dt.datetime(2024, 1, 2, 3, 4, 5),
+            '{"__dCls": "dt", "obj": "2024-01-02 03:04:05"}',
+        ),
+        (
+            dt.datetime(2024, 1, 2, 3, 4, 5, 999),
+            '{"__dCls": "dt", "obj": "2024-01-02 03:04:05"}',
+        ),
         (dt.date(2024, 1, 2), '{"__dCls": "date", "obj": "2024-01-02"}'),
         (b"\x89PNG\r\n\x1a\n\x00\xff", '{"__dCls": "b64", "obj": "iVBORw0KGgoA/w=="}'),
         ((1, "a"), '[1, "a"]'),
-        ({1234: "Done", 1.5: "x", True: 1, None: 2},
-         '{"1234": "Done", "1.5": "x", "true": 1, "null": 2}'),
+        (
+            {1234: "Done", 1.5: "x", True: 1, None: 2},
+            '{"1234": "Done", "1.5": "x", "true": 1, "null": 2}',
+        ),
         ("é€", '"\\u00e9\\u20ac"'),
         (float("nan"), "NaN"),
         (10**30, "1000000000000000000000000000000"),
     ],
-    ids=["datetime", "datetime-drops-microseconds", "date", "bytes", "tuple",
-         "non-string-keys", "non-ascii", "nan", "big-int"],
+    ids=[
+        "datetime",
+        "datetime-drops-microseconds",
+        "date",
+        "bytes",
+        "tuple",
+        "non-string-keys",
+        "non-ascii",
+        "nan",
+        "big-int",
+    ],
 )
 def test_encode_writes_dirac_text(value: Any, text: str) -> None:
     assert jencode.encode(value) == text
@@ -47,8 +64,16 @@ def test_encode_writes_dirac_text(value: Any, text: str) -> None:
         (bytearray(b"x"), "is a bytearray"),
         ({"__dCls": "dt", "obj": "x"}, "DIRAC reads as a type marker"),
     ],
-    ids=["colliding-keys", "set", "nested-time", "complex", "decimal", "tuple-key",
-         "bytearray", "marker-key"],
+    ids=[
+        "colliding-keys",
+        "set",
+        "nested-time",
+        "complex",
+        "decimal",
+        "tuple-key",
+        "bytearray",
+        "marker-key",
+    ],
 )
 def test_encode_refuses_what_dirac_cannot_carry(value: Any, fragment: str) -> None:
     with pytest.raises(jencode.EncodeError) as refused:
@@ -64,8 +89,13 @@ def test_decode_turns_markers_into_values_and_keys_stay_strings() -> None:
     )
     value, length = jencode.decode(text)
     assert length == len(text)
-    assert value == {"12": {"when": dt.datetime(2024, 1, 2, 3, 4, 5),
-                            "day": dt.date(2024, 1, 2), "raw": b"\x00\xff"}}
+    assert value == {
+        "12": {
+            "when": dt.datetime(2024, 1, 2, 3, 4, 5),
+            "day": dt.date(2024, 1, 2),
+            "raw": b"\x00\xff",
+        }
+    }
 
 
 def test_decode_never_imports_what_the_peer_names() -> None:
@@ -75,8 +105,11 @@ def test_decode_never_imports_what_the_peer_names() -> None:
 
 
 def test_class_markers_pass_through_unchanged() -> None:
-    job = {"__dCls": "FTS3Job", "__dMod": "DIRAC.DataManagementSystem.Client.FTS3Job",
-           "jobID": 3}
+    job = {
+        "__dCls": "FTS3Job",
+        "__dMod": "DIRAC.DataManagementSystem.Client.FTS3Job",
+        "jobID": 3,
+    }
     assert jencode.loads(jencode.encode(job)) == job
 
 
@@ -94,15 +127,22 @@ def test_decode_rejects_malformed_input(text: str) -> None:
 # datetimes in whole seconds with four-digit years).
 _KEYS = st.text(max_size=8).filter(lambda k: k != "__dCls")
 _SCALARS = (
-    st.none() | st.booleans() | st.integers() | st.text(max_size=20)
-    | st.floats(allow_nan=False) | st.binary(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=20)
+    | st.floats(allow_nan=False)
+    | st.binary(max_size=20)
     | st.datetimes(min_value=dt.datetime(1000, 1, 1)).map(
-        lambda d: d.replace(microsecond=0))
+        lambda d: d.replace(microsecond=0)
+    )
     | st.dates(min_value=dt.date(1000, 1, 1))
 )
 VALUES = st.recursive(
     _SCALARS,
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_KEYS, inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(_KEYS, inner, max_size=5)
+    ),
     max_leaves=20,
 )
 
@@ -114,11 +154,16 @@ def test_round_trip_gives_the_same_value(value: Any) -> None:
 
 # Values as they come from Python code, before DIRAC's conversions: tuples,
 # non-string keys, NaN, microseconds.
-_ANY_KEYS = _KEYS | st.integers() | st.booleans() | st.none() | st.floats(allow_nan=False)
+_ANY_KEYS = (
+    _KEYS | st.integers() | st.booleans() | st.none() | st.floats(allow_nan=False)
+)
 RAW_VALUES = st.recursive(
     _SCALARS | st.floats() | st.datetimes(min_value=dt.datetime(1000, 1, 1)),
-    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
-    | st.dictionaries(_ANY_KEYS, inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(_ANY_KEYS, inner, max_size=4)
+    ),
     max_leaves=15,
 )
 

@@ -21,22 +21,41 @@ from diracsh.shell.parser import (
     ("line", "expected"),
     [
         ("ping()", Call("ping", ())),
-        ('echo({"a": [1, 2.5], "when": datetime(2024, 1, 2, 3, 4, 5)})',
-         Call("echo", ({"a": [1, 2.5], "when": dt.datetime(2024, 1, 2, 3, 4, 5)},))),
+        (
+            'echo({"a": [1, 2.5], "when": datetime(2024, 1, 2, 3, 4, 5)})',
+            Call("echo", ({"a": [1, 2.5], "when": dt.datetime(2024, 1, 2, 3, 4, 5)},)),
+        ),
         ("getJobStatus([12, 13])", Call("getJobStatus", ([12, 13],))),
         ("notif.ping()", Call("ping", (), "notif")),
         ("Demo/Files.listFiles()", Call("listFiles", (), "Demo/Files")),
-        ("echo(b'\\x00\\xff', date(2024, 2, 29), (1, 2), None)",
-         Call("echo", (b"\x00\xff", dt.date(2024, 2, 29), (1, 2), None))),
+        (
+            "echo(b'\\x00\\xff', date(2024, 2, 29), (1, 2), None)",
+            Call("echo", (b"\x00\xff", dt.date(2024, 2, 29), (1, 2), None)),
+        ),
         ("echo(true, null)", Call("echo", (True, None))),
         ("  ", None),
         ("# a comment", None),
-        (".connect https://h:8443/A/B as b", Command("connect", ["https://h:8443/A/B", "as", "b"])),
+        (
+            ".connect https://h:8443/A/B as b",
+            Command("connect", ["https://h:8443/A/B", "as", "b"]),
+        ),
         ("help", Command("help", [])),
         ("exit", Command("exit", [])),
     ],
-    ids=["no-args", "nested-datetime", "list", "alias", "alias-with-slash", "bytes-date-tuple",
-         "json-words", "blank", "comment", "command", "bare-help", "bare-exit"],
+    ids=[
+        "no-args",
+        "nested-datetime",
+        "list",
+        "alias",
+        "alias-with-slash",
+        "bytes-date-tuple",
+        "json-words",
+        "blank",
+        "comment",
+        "command",
+        "bare-help",
+        "bare-exit",
+    ],
 )
 def test_parse_line(line: str, expected: object) -> None:
     assert parse_line(line) == expected
@@ -70,8 +89,17 @@ def test_open_brackets_wait_for_more_lines() -> None:
 
 def test_pasted_block_splits_into_statements() -> None:
     block = 'ping()\necho({"a": 1,\n      "b": 2})\n.services\n'
-    assert split_statements(block) == ["ping()", 'echo({"a": 1,\n      "b": 2})', ".services"]
+    assert split_statements(block) == [
+        "ping()",
+        'echo({"a": 1,\n      "b": 2})',
+        ".services",
+    ]
 
 
 def test_command_words_become_literals_where_they_read_as_one() -> None:
-    assert literal_args(["12", "std.out", "[1, 2]", "name"]) == [12, "std.out", [1, 2], "name"]
+    assert literal_args(["12", "std.out", "[1, 2]", "name"]) == [
+        12,
+        "std.out",
+        [1, 2],
+        "name",
+    ]

@@ -30,8 +30,14 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def shell(home: Path) -> Iterator[pexpect.spawn]:
-    child = pexpect.spawn(sys.executable, ["-m", "diracsh", "--demo"], env=_env(home),
-                          encoding="utf-8", timeout=20, dimensions=(40, 140))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "diracsh", "--demo"],
+        env=_env(home),
+        encoding="utf-8",
+        timeout=20,
+        dimensions=(40, 140),
+    )
     child.expect("demo service on https://127.0.0.1:")
     child.expect(PROMPT)
     try:
@@ -54,10 +60,15 @@ def _run(child: pexpect.spawn, line: str, *expected: str) -> None:
     child.expect(PROMPT)
 
 
-def test_demo_session_end_to_end(shell: pexpect.spawn, home: Path, tmp_path: Path) -> None:
+def test_demo_session_end_to_end(
+    shell: pexpect.spawn, home: Path, tmp_path: Path
+) -> None:
     _run(shell, "ping()", "'name': 'Demo/Jobs'", " ms)")
-    _run(shell, 'echo({"a": [1, 2.5], "when": datetime(2024, 1, 2, 3, 4, 5)})',
-         "'Value': {'a': [1, 2.5], 'when': datetime.datetime(2024, 1, 2, 3, 4, 5)}")
+    _run(
+        shell,
+        'echo({"a": [1, 2.5], "when": datetime(2024, 1, 2, 3, 4, 5)})',
+        "'Value': {'a': [1, 2.5], 'when': datetime.datetime(2024, 1, 2, 3, 4, 5)}",
+    )
     _run(shell, "whoami()", "'DN': '/O=diracsh/OU=users/CN=demo user'")
     _run(shell, "getJobSummary()", "'Total': 8")
     _run(shell, "noSuchMethod()", "S_ERROR errno 38: Function not implemented")
@@ -100,9 +111,17 @@ def test_demo_session_end_to_end(shell: pexpect.spawn, home: Path, tmp_path: Pat
 
 
 def test_piped_statements_run_in_order_without_escape_codes(home: Path) -> None:
-    script = "ping()\ngetJobStatus(12)\nnoSuchMethod()\n.format json\ngetJobStatus(13)\n"
-    done = subprocess.run([sys.executable, "-m", "diracsh", "--demo"], input=script,
-                          capture_output=True, text=True, env=_env(home), timeout=60)
+    script = (
+        "ping()\ngetJobStatus(12)\nnoSuchMethod()\n.format json\ngetJobStatus(13)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "diracsh", "--demo"],
+        input=script,
+        capture_output=True,
+        text=True,
+        env=_env(home),
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "\x1b[" not in done.stdout
     out = done.stdout
@@ -112,6 +131,12 @@ def test_piped_statements_run_in_order_without_escape_codes(home: Path) -> None:
 
 
 def test_dev_null_stdin_exits_at_once(home: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "diracsh", "--demo"], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, env=_env(home), timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "diracsh", "--demo"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=_env(home),
+        timeout=60,
+    )
     assert done.returncode == 0

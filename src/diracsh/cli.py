@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import enum
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -45,7 +44,9 @@ def _credential_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--insecure", action="store_true", help="do NOT verify the server certificate"
     )
-    group.add_argument("--timeout", type=float, metavar="S", help="call timeout, seconds")
+    group.add_argument(
+        "--timeout", type=float, metavar="S", help="call timeout, seconds"
+    )
 
 
 def _client_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -57,8 +58,11 @@ def _client_options(args: argparse.Namespace) -> dict[str, Any]:
         "ca_dir": "caLocation",
         "timeout": "timeout",
     }
-    options = {kw: getattr(args, name) for name, kw in mapping.items()
-               if getattr(args, name, None)}
+    options = {
+        kw: getattr(args, name)
+        for name, kw in mapping.items()
+        if getattr(args, name, None)
+    }
     if getattr(args, "insecure", False):
         options["skipCACheck"] = True
     return options
@@ -70,33 +74,50 @@ def _shell_parser() -> argparse.ArgumentParser:
         description="Interactive shell for DIRAC's HTTPS services. "
         "Other commands: diracsh serve --demo, diracsh call TARGET METHOD [ARG...]",
     )
-    parser.add_argument("targets", nargs="*", metavar="TARGET",
-                        help="https://host:port/System/Component to connect to")
-    parser.add_argument("--demo", action="store_true",
-                        help="start the demo service in this process and connect to it")
-    parser.add_argument("--debug", action="store_true",
-                        help="log to stderr and show tracebacks")
-    parser.add_argument("--version", action="version", version=_versions())
+    parser.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="https://host:port/System/Component to connect to",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="start the demo service in this process and connect to it",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="log to stderr and show tracebacks"
+    )
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        nargs=0,
+        help="print the versions of diracsh and its parts",
+    )
     _credential_flags(parser)
     return parser
 
 
 def _serve_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="diracsh serve",
-                                     description="Serve the demo services over HTTPS.")
-    parser.add_argument("--demo", action="store_true", required=True,
-                        help="serve the demo services")
+    parser = argparse.ArgumentParser(
+        prog="diracsh serve", description="Serve the demo services over HTTPS."
+    )
+    parser.add_argument(
+        "--demo", action="store_true", required=True, help="serve the demo services"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--state-dir", type=Path,
-                        help="where the throwaway CA and credentials live")
+    parser.add_argument(
+        "--state-dir", type=Path, help="where the throwaway CA and credentials live"
+    )
     parser.add_argument("--debug", action="store_true")
     return parser
 
 
 def _call_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="diracsh call",
-                                     description="Call one method and print the result.")
+    parser = argparse.ArgumentParser(
+        prog="diracsh call", description="Call one method and print the result."
+    )
     parser.add_argument("target", help="https://host:port/System/Component")
     parser.add_argument("method")
     parser.add_argument("args", nargs="*", help="arguments, as Python literals")
@@ -109,16 +130,20 @@ def _call_parser() -> argparse.ArgumentParser:
 def _versions() -> str:
     import platform
     import ssl
+    from importlib.metadata import version
 
-    import prompt_toolkit
-    import requests
-    import urllib3
+    parts = [f"Python {platform.python_version()}"]
+    for package in ("requests", "urllib3", "prompt_toolkit", "tornado", "cryptography"):
+        parts.append(f"{package} {version(package)}")
+    return f"diracsh {__version__} ({', '.join(parts)}, {ssl.OPENSSL_VERSION})"
 
-    return (
-        f"diracsh {__version__} (Python {platform.python_version()}, "
-        f"requests {requests.__version__}, urllib3 {urllib3.__version__}, "
-        f"prompt_toolkit {prompt_toolkit.__version__}, {ssl.OPENSSL_VERSION})"
-    )
+
+class _VersionAction(argparse.Action):
+    """Prints the versions a bug report needs; computed only when asked."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(_versions())
+        parser.exit()
 
 
 def _setup_logging(debug: bool) -> None:
@@ -266,8 +291,12 @@ def _connect_demo(shell: Any, printer: Any) -> Any:
         f"diracsh {__version__} - demo service on https://127.0.0.1:{server.port} "
         "(throwaway CA)"
     )
-    printer.plain("Try:  getJobStatus(12)        a call on the current service, Demo/Jobs")
-    printer.plain("      echo({'when': datetime(2024, 1, 2, 3, 4, 5), 'data': b'\\x00'})")
+    printer.plain(
+        "Try:  getJobStatus(12)        a call on the current service, Demo/Jobs"
+    )
+    printer.plain(
+        "      echo({'when': datetime(2024, 1, 2, 3, 4, 5), 'data': b'\\x00'})"
+    )
     printer.plain("      .services   then   Demo/Files.listFiles()   (Tab completes)")
     printer.plain(".help lists commands; Ctrl-D leaves.")
     return server

@@ -30,7 +30,10 @@ class DemoService:
         """A TornadoClient with the demo user's proxy (override with kwargs)."""
         from diracsh import TornadoClient
 
-        options = {"proxyLocation": str(self.pki.proxy), "caLocation": str(self.pki.ca_dir)}
+        options = {
+            "proxyLocation": str(self.pki.proxy),
+            "caLocation": str(self.pki.ca_dir),
+        }
         return TornadoClient(self.url(service), **{**options, **kwargs})
 
 

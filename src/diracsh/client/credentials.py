@@ -280,6 +280,5 @@ def find_ca_location(
     if GRID_CA_DIR.is_dir():
         return GRID_CA_DIR
     raise CredentialError(
-        "No CAs found: set X509_CERT_DIR or pass --ca-dir "
-        f"(looked in {GRID_CA_DIR})"
+        f"No CAs found: set X509_CERT_DIR or pass --ca-dir (looked in {GRID_CA_DIR})"
     )

@@ -184,7 +184,9 @@ class TornadoClient:
         form = {"method": method, "args": encoded, **self._extra_form}
         return self._transport.call(method, form)
 
-    def receiveFile(self, destFile: str | os.PathLike[str] | IO[bytes], *args: Any) -> dict[str, Any]:  # noqa: N802, N803, E501
+    def receiveFile(
+        self, destFile: str | os.PathLike[str] | IO[bytes], *args: Any
+    ) -> dict[str, Any]:  # noqa: N802, N803, E501
         """Call ``streamToClient(*args)`` and store the raw answer in *destFile*.
 
         A path is written through a temporary file beside it, renamed into
@@ -231,7 +233,9 @@ class TornadoClient:
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as sink:
-                result = self._transport.download("streamToClient", form, sink, progress)
+                result = self._transport.download(
+                    "streamToClient", form, sink, progress
+                )
             if result["OK"]:
                 os.replace(tmp, dest)
                 return result
@@ -299,7 +303,9 @@ def _chain_text(chain: Any) -> str:
     dumped = chain.dumpAllToString()
     if isinstance(dumped, dict):
         if not dumped.get("OK"):
-            raise CredentialError(f"cannot read the proxy chain: {dumped.get('Message')}")
+            raise CredentialError(
+                f"cannot read the proxy chain: {dumped.get('Message')}"
+            )
         dumped = dumped["Value"]
     return dumped.decode() if isinstance(dumped, bytes) else str(dumped)
 
@@ -313,10 +319,13 @@ def executeRPCStub(rpcStub: Any) -> dict[str, Any]:  # noqa: N802, N803
         (service, kwargs), method, args = rpcStub
     except (TypeError, ValueError):
         return S_ERROR(
-            f"not a stub: expected ((serviceName, kwargs), method, args), got {rpcStub!r:.100}"
+            "not a stub: expected ((serviceName, kwargs), method, args), "
+            f"got {rpcStub!r:.100}"
         )
     if not isinstance(service, str) or not isinstance(method, str):
-        return S_ERROR(f"not a stub: service and method must be strings in {rpcStub!r:.100}")
+        return S_ERROR(
+            f"not a stub: service and method must be strings in {rpcStub!r:.100}"
+        )
     if service.startswith("dips://"):
         return S_ERROR(
             f"cannot replay {method} on {service}: it is a DISET (dips://) stub, "

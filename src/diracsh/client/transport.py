@@ -125,8 +125,10 @@ def _load_cas(context: ssl.SSLContext, location: Path) -> None:
 
 def _is_hash_link(name: str) -> bool:
     stem, _, suffix = name.partition(".")
-    return len(stem) == 8 and suffix.isdigit() and all(
-        c in "0123456789abcdef" for c in stem
+    return (
+        len(stem) == 8
+        and suffix.isdigit()
+        and all(c in "0123456789abcdef" for c in stem)
     )
 
 
@@ -298,8 +300,11 @@ class Transport:
             elapsed = (time.perf_counter() - started) * 1000
             log.info(
                 "%s %s -> %s %s (%.1f ms)",
-                method, url, response.status_code,
-                "OK" if result.get("OK") else "ERROR", elapsed,
+                method,
+                url,
+                response.status_code,
+                "OK" if result.get("OK") else "ERROR",
+                elapsed,
             )
             return result
 
@@ -327,7 +332,9 @@ def _interpret(response: requests.Response, method: str, url: str) -> dict[str, 
     try:
         result = jencode.loads(body)
     except jencode.DecodeError as exc:
-        return S_ERROR(_http_failure(response, url, body, f"answer is not JSON ({exc})"))
+        return S_ERROR(
+            _http_failure(response, url, body, f"answer is not JSON ({exc})")
+        )
     if not isinstance(result, dict):
         return S_ERROR(
             _http_failure(response, url, body, "answer is JSON but not a result dict")

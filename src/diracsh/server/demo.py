@@ -82,12 +82,17 @@ class DemoJobs(Service):
         """Status of one job or a list of jobs, keyed by job ID."""
         wanted = jobIDs if isinstance(jobIDs, list) else [jobIDs]
         with self._lock:
-            found = {job_id: self._jobs[job_id]["Status"] for job_id in wanted
-                     if job_id in self._jobs}
+            found = {
+                job_id: self._jobs[job_id]["Status"]
+                for job_id in wanted
+                if job_id in self._jobs
+            }
         return S_OK(found)
 
     def export_getJobAttributes(  # noqa: N802
-        self, jobID: int, attrList: list[str] | None = None  # noqa: N803
+        self,
+        jobID: int,
+        attrList: list[str] | None = None,  # noqa: N803
     ) -> dict[str, Any]:
         """All attributes of a job (or those named in attrList)."""
         with self._lock:
@@ -118,11 +123,17 @@ class DemoJobs(Service):
             job_id = self._next_id
             self._next_id += 1
             self._jobs[job_id] = {
-                "JobID": job_id, "JobName": f"job_{job_id}", "Owner": owner,
+                "JobID": job_id,
+                "JobName": f"job_{job_id}",
+                "Owner": owner,
                 "OwnerGroup": remote_credentials().get("group", "visitor"),
-                "Status": "Received", "MinorStatus": "Job accepted",
-                "Site": "ANY", "SubmissionTime": now, "LastUpdateTime": now,
-                "JDL": jdl, "Logging": [("Received", "Job accepted", now)],
+                "Status": "Received",
+                "MinorStatus": "Job accepted",
+                "Site": "ANY",
+                "SubmissionTime": now,
+                "LastUpdateTime": now,
+                "JDL": jdl,
+                "Logging": [("Received", "Job accepted", now)],
             }
         return S_OK(job_id)
 
@@ -160,8 +171,10 @@ class DemoJobs(Service):
             job = self._job(jobID) if isinstance(jobID, int) else None
             if job is None:
                 return S_ERROR(ENOENT, f"Job {jobID} not found")
-            lines = [f"{when:%Y-%m-%d %H:%M:%S} {status} {minor}".rstrip()
-                     for status, minor, when in job["Logging"]]
+            lines = [
+                f"{when:%Y-%m-%d %H:%M:%S} {status} {minor}".rstrip()
+                for status, minor, when in job["Logging"]
+            ]
         return ("\n".join([f"Job {jobID} ({job['JobName']})", *lines]) + "\n").encode()
 
     def export_getSiteMask(self) -> dict[str, Any]:  # noqa: N802
@@ -196,10 +209,12 @@ class DemoFiles(Service):
     def export_listFiles(self) -> dict[str, Any]:  # noqa: N802
         """Names, sizes and MD5 sums of the stored files."""
         with self._lock:
-            return S_OK({
-                name: {"Size": len(data), "MD5": hashlib.md5(data).hexdigest()}  # noqa: S324
-                for name, data in sorted(self._files.items())
-            })
+            return S_OK(
+                {
+                    name: {"Size": len(data), "MD5": hashlib.md5(data).hexdigest()}  # noqa: S324
+                    for name, data in sorted(self._files.items())
+                }
+            )
 
     def export_getFileBytes(self, fileName: str) -> dict[str, Any]:  # noqa: N802, N803
         """A small file's content inside the result (bytes travel as base64)."""
@@ -229,7 +244,11 @@ class DemoFiles(Service):
             return self._generated[mebibytes]
 
     def export_streamFromClient(  # noqa: N802
-        self, fileID: Any, token: str, fileSize: int, data: bytes  # noqa: N803
+        self,
+        fileID: Any,
+        token: str,
+        fileSize: int,
+        data: bytes,  # noqa: N803
     ) -> dict[str, Any]:
         """Upload a file (`.put FILE NAME`); returns where it was stored."""
         if not isinstance(data, bytes) or len(data) != fileSize:
@@ -251,21 +270,34 @@ class DemoNotification(Service):
     def __init__(self) -> None:
         super().__init__()
         self._lock = threading.Lock()
-        self._messages: list[dict[str, Any]] = [{
-            "ID": 1, "From": "DIRAC", "To": "demo user", "Subject": "Welcome",
-            "Body": "Try getJobStatus(12) on Demo/Jobs.",
-            "Time": dt.datetime(2024, 1, 2, 3, 4, 5), "Read": False,
-        }]
+        self._messages: list[dict[str, Any]] = [
+            {
+                "ID": 1,
+                "From": "DIRAC",
+                "To": "demo user",
+                "Subject": "Welcome",
+                "Body": "Try getJobStatus(12) on Demo/Jobs.",
+                "Time": dt.datetime(2024, 1, 2, 3, 4, 5),
+                "Read": False,
+            }
+        ]
 
     def export_sendMail(self, address: str, subject: str, body: str) -> dict[str, Any]:  # noqa: N802
         """Queue a message for `address`; returns its ID."""
         sender = remote_credentials().get("username", "anonymous")
         with self._lock:
             message_id = len(self._messages) + 1
-            self._messages.append({
-                "ID": message_id, "From": sender, "To": address, "Subject": subject,
-                "Body": body, "Time": utcnow(), "Read": False,
-            })
+            self._messages.append(
+                {
+                    "ID": message_id,
+                    "From": sender,
+                    "To": address,
+                    "Subject": subject,
+                    "Body": body,
+                    "Time": utcnow(),
+                    "Read": False,
+                }
+            )
         return S_OK(message_id)
 
     def export_getMessages(self, unreadOnly: bool = False) -> dict[str, Any]:  # noqa: N802, N803

@@ -211,8 +211,12 @@ def _peer_chain(sock: ssl.SSLSocket) -> list[x509.Certificate]:
     if get_chain is not None:
         try:
             pems = [c.public_bytes() for c in get_chain()]
-            return [x509.load_pem_x509_certificate(p if isinstance(p, bytes) else p.encode())
-                    for p in pems]
+            return [
+                x509.load_pem_x509_certificate(
+                    p if isinstance(p, bytes) else p.encode()
+                )
+                for p in pems
+            ]
         except (ssl.SSLError, ValueError, TypeError):
             pass
     der = sock.getpeercert(binary_form=True)
@@ -222,7 +226,7 @@ def _peer_chain(sock: ssl.SSLSocket) -> list[x509.Certificate]:
 class RPCHandler(tornado.web.RequestHandler):
     """One DIRAC RPC: form fields in, result out."""
 
-    SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
+    SUPPORTED_METHODS = ("POST",)
 
     def initialize(self, service: Service, server: Server) -> None:
         self.service = service
@@ -257,7 +261,8 @@ class RPCHandler(tornado.web.RequestHandler):
             raise tornado.web.HTTPError(500) from None
         log.info(
             "%s.%s from %s (%.1f ms)",
-            self.service.name, method,
+            self.service.name,
+            method,
             (credentials or {}).get("DN", "anonymous"),
             (dt.datetime.now() - started).total_seconds() * 1000,
         )

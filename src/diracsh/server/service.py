@@ -106,13 +106,15 @@ class Service:
                     f"Received {type(arg)}, expected {_type_names(want)}"
                 )
         if len(args) < len(expected):
-            return S_ERROR(f"Function {method} expects at least {len(expected)} arguments")
+            return S_ERROR(
+                f"Function {method} expects at least {len(expected)} arguments"
+            )
         return None
 
     def call(
         self, method: str, args: Sequence[Any], credentials: dict[str, Any] | None
     ) -> Any:
-        """Run *method* as *credentials*; exceptions propagate (the caller sends 500)."""
+        """Run *method* as *credentials*; exceptions propagate (HTTP 500)."""
         function = self.lookup(method)
         assert function is not None
         mismatch = self.check_types(method, args)
@@ -164,7 +166,7 @@ class Service:
     # -- introspection -----------------------------------------------------
 
     def method_names(self) -> list[str]:
-        names = (n[len("export_"):] for n in dir(self) if n.startswith("export_"))
+        names = (n[len("export_") :] for n in dir(self) if n.startswith("export_"))
         return sorted(name for name in names if self.lookup(name) is not None)
 
     def describe(self, method: str) -> dict[str, Any]:

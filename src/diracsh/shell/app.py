@@ -90,7 +90,9 @@ def make_prompt_session(
         key_bindings=_key_bindings(),
         multiline=True,
         prompt_continuation=lambda width, line, soft: "." * (width - 1) + " ",
-        bottom_toolbar=lambda: toolbar(shell, made[0].default_buffer.document.text_before_cursor),
+        bottom_toolbar=lambda: toolbar(
+            shell, made[0].default_buffer.document.text_before_cursor
+        ),
         **io,
     )
     made.append(session)
@@ -98,7 +100,7 @@ def make_prompt_session(
 
 
 def toolbar(shell: Shell, text: str) -> FormattedText:
-    """Current service, discovery state, and the signature of the method at the cursor."""
+    """Service and discovery state, or the signature of the method at the cursor."""
     try:
         if not shell.current:
             return FormattedText([("", " not connected: .connect URL ")])

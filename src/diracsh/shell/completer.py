@@ -11,7 +11,12 @@ import logging
 import re
 from collections.abc import Iterable
 
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
+from prompt_toolkit.completion import (
+    CompleteEvent,
+    Completer,
+    Completion,
+    PathCompleter,
+)
 from prompt_toolkit.document import Document
 
 from diracsh.shell.session import COMMANDS, Shell

@@ -74,9 +74,7 @@ def parse_call(text: str) -> Call:
     """Parse ``[alias.]method(args)`` into a :class:`Call`."""
     match = _TARGET.match(text)
     if match is None:
-        raise ParseError(
-            f"not a call: {text!r:.60}; write method(arg, ...) or .help"
-        )
+        raise ParseError(f"not a call: {text!r:.60}; write method(arg, ...) or .help")
     open_at = match.end() - 1
     try:
         tree = ast.parse("f" + text[open_at:], mode="eval")
@@ -135,7 +133,9 @@ def _construct(node: ast.Call) -> Any:
             "date(...) are understood"
         )
     if node.keywords:
-        raise ParseError(f"{name}(...) takes positional numbers, e.g. {name}(2024, 1, 2)")
+        raise ParseError(
+            f"{name}(...) takes positional numbers, e.g. {name}(2024, 1, 2)"
+        )
     parts = [literal(arg) for arg in node.args]
     if not all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
         raise ParseError(f"{name}(...) takes integers, e.g. {name}(2024, 1, 2)")

@@ -31,7 +31,9 @@ def format_result(result: Any, fmt: str = "python", width: int = 100) -> str:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else str(value)
+        return (
+            value.isoformat(sep=" ") if isinstance(value, dt.datetime) else str(value)
+        )
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
     if isinstance(value, set | frozenset):
@@ -42,7 +44,9 @@ def _json_default(value: Any) -> Any:
 class Printer:
     """Writes results, errors and notes; colour only on a terminal."""
 
-    def __init__(self, file: TextIO | None = None, *, color: bool | None = None) -> None:
+    def __init__(
+        self, file: TextIO | None = None, *, color: bool | None = None
+    ) -> None:
         self.file = file or sys.stdout
         self.color = self.file.isatty() if color is None else color
         self.fmt = "python"

@@ -89,7 +89,9 @@ class Shell:
 
     # -- connections -------------------------------------------------------
 
-    def connect(self, target: str, alias: str | None = None, **options: Any) -> Connection:
+    def connect(
+        self, target: str, alias: str | None = None, **options: Any
+    ) -> Connection:
         """Create the client for *target* and start method discovery (no waiting)."""
         merged = {**self.defaults, **options}
         client = TornadoClient(target, **merged)
@@ -101,7 +103,9 @@ class Shell:
             if self.current is None:
                 self.current = alias
         threading.Thread(
-            target=self._discover, args=(connection,), daemon=True,
+            target=self._discover,
+            args=(connection,),
+            daemon=True,
             name=f"diracsh-discover-{alias}",
         ).start()
         return connection
@@ -160,15 +164,19 @@ class Shell:
             self.printer.error("cancelled")
         except Exception as exc:
             log.exception("command failed: %s", line)
-            self.printer.error(f"internal error ({type(exc).__name__}: {exc}); see the log")
+            self.printer.error(
+                f"internal error ({type(exc).__name__}: {exc}); see the log"
+            )
 
     def call(self, call: Call) -> dict[str, Any]:
         connection = self.connection(call.alias)
         started = time.perf_counter()
-        result = self.wait(lambda: connection.client.executeRPC(call.method, *call.args))
+        result = self.wait(
+            lambda: connection.client.executeRPC(call.method, *call.args)
+        )
         elapsed = (time.perf_counter() - started) * 1000
         self.printer.result(result, elapsed)
-        return result
+        return dict(result)
 
     def wait(self, job: Callable[[], Any]) -> Any:
         """Run *job* in a worker; Ctrl-C stops waiting for it and returns to the prompt.
@@ -275,7 +283,9 @@ class Shell:
 
     def cmd_whoami(self, argv: list[str]) -> None:
         connection = self.connection()
-        self.printer.plain(f"local:  {describe_credential(connection.options, full=True)}")
+        self.printer.plain(
+            f"local:  {describe_credential(connection.options, full=True)}"
+        )
         result = self.wait(lambda: connection.client.whoami())
         self.printer.plain("server:")
         self.printer.result(result)
@@ -294,7 +304,9 @@ class Shell:
         result = self.wait(lambda: connection.client.receive_file(dest, *args))
         elapsed = (time.perf_counter() - started) * 1000
         if result.get("OK"):
-            self.printer.info(f"saved {result['Value']} bytes to {dest} ({elapsed:.1f} ms)")
+            self.printer.info(
+                f"saved {result['Value']} bytes to {dest} ({elapsed:.1f} ms)"
+            )
         else:
             self.printer.result(result, elapsed)
 
@@ -325,7 +337,9 @@ def parse_credential_flags(argv: list[str]) -> dict[str, Any]:
             index += 1
             continue
         if flag not in _CREDENTIAL_FLAGS or index + 1 >= len(argv):
-            raise ParseError(f"unknown or incomplete option {flag!r}: {COMMANDS['connect']}")
+            raise ParseError(
+                f"unknown or incomplete option {flag!r}: {COMMANDS['connect']}"
+            )
         value: Any = argv[index + 1]
         if flag == "--timeout":
             value = float(value)
