@@ -125,6 +125,10 @@ class DiracReference:
             dict, "sendFile", url, os.fspath(path), file_id, kwargs or {}, env or {}
         )
 
+    def run(self, *request: Any) -> Any:
+        """Any worker operation, e.g. ``run("bench_calls", ...)`` (see worker.py)."""
+        return self._request(*request)
+
     def close(self) -> None:
         """Stop the worker (closing its stdin ends its loop)."""
         if self._proc.poll() is None:

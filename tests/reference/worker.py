@@ -71,6 +71,7 @@ Other DIRAC 9.1.22 behaviour worth knowing when comparing against it:
 from __future__ import annotations
 
 import os
+import resource
 import sys
 
 # Keep the protocol streams away from DIRAC before anything else is imported:
@@ -89,6 +90,7 @@ import pickle  # noqa: E402
 import shutil  # noqa: E402
 import struct  # noqa: E402
 import tempfile  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -132,6 +134,9 @@ class Worker:
             "call": self.call,
             "receiveFile": self.receive_file,
             "sendFile": self.send_file,
+            "bench_calls": self.bench_calls,
+            "bench_codec": bench_codec,
+            "bench_download": self.bench_download,
         }
         op, *args = request
         if op not in ops:
@@ -171,6 +176,44 @@ class Worker:
     ) -> Any:
         return self._client(url, kwargs, env).sendFile(path, file_id)
 
+    def bench_calls(
+        self,
+        url: str,
+        method: str,
+        args: tuple[Any, ...],
+        count: int,
+        fresh: bool,
+        env: dict[str, str | None],
+    ) -> list[float]:
+        """Seconds per call: one client reused, or a new one per call (fresh)."""
+        self._set_env(env)
+        client = TornadoClient(url)
+        times = []
+        for _ in range(count):
+            started = time.perf_counter()
+            if fresh:
+                client = TornadoClient(url)
+            result = client.executeRPC(method, *args)
+            times.append(time.perf_counter() - started)
+            if not result["OK"]:
+                raise RuntimeError(result["Message"])
+        return times
+
+    def bench_download(
+        self, url: str, dest: str, args: tuple[Any, ...], env: dict[str, str | None]
+    ) -> dict[str, float]:
+        """Seconds and peak-RSS growth (KiB) of one receiveFile."""
+        self._set_env(env)
+        client = TornadoClient(url)
+        before = _rss_kib()
+        started = time.perf_counter()
+        result = client.receiveFile(dest, *args)
+        seconds = time.perf_counter() - started
+        if not result["OK"]:
+            raise RuntimeError(result["Message"])
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return {"seconds": seconds, "rss_growth_kib": max(0, peak - before)}
+
     def _client(
         self, url: str, kwargs: dict[str, Any], env: dict[str, str | None]
     ) -> TornadoClient:
@@ -198,6 +241,28 @@ class Worker:
             _putenv(name, value)
         self._env = dict(env)
         self._clients.clear()
+
+
+def bench_codec(value: Any, count: int) -> dict[str, list[float]]:
+    """Seconds per JEncode encode and decode of `value`."""
+    text = encode(value)
+    timings: dict[str, list[float]] = {"encode": [], "decode": []}
+    for _ in range(count):
+        started = time.perf_counter()
+        encode(value)
+        timings["encode"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        decode(text)
+        timings["decode"].append(time.perf_counter() - started)
+    return timings
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 def _putenv(name: str, value: str | None) -> None:

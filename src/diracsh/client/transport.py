@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -270,15 +271,19 @@ class Transport:
             return S_ERROR(str(exc))
 
         headers = dict(self._headers)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
         if stream is not None:
             headers["Accept-Encoding"] = "identity"
+        # Encoded here, not by requests: the same bytes, without requests'
+        # per-call protocol checks on a dict body.
+        body = urlencode(form).encode("ascii")
         failure: Exception | None = None
         for url in self._candidates():
             started = time.perf_counter()
             try:
                 response = session.post(
                     url,
-                    data=form,
+                    data=body,
                     headers=headers,
                     timeout=self.timeout,
                     stream=stream is not None,

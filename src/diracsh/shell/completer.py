@@ -7,6 +7,7 @@ instead of ending the session.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 from collections.abc import Iterable
@@ -28,6 +29,14 @@ log = logging.getLogger("diracsh.shell")
 _PATH_COMMANDS = {"get", "put", "record", "replay"}
 _ALIAS_COMMANDS = {"use", "disconnect"}
 _WORD = re.compile(r"[\w./:-]*$")
+
+
+def _starting_with(names: list[str], prefix: str) -> Iterable[str]:
+    """The names with *prefix*, found by bisection in the sorted list."""
+    for name in names[bisect.bisect_left(names, prefix) :]:
+        if not name.startswith(prefix):
+            return
+        yield name
 
 
 class ShellCompleter(Completer):
@@ -61,13 +70,11 @@ class ShellCompleter(Completer):
         """Methods of the current service, ``alias.method`` and aliases."""
         alias, dot, prefix = word.rpartition(".")
         if dot and alias in self.shell.connections:
-            for name in self.shell.method_names(alias):
-                if name.startswith(prefix):
-                    yield Completion(name + "(", -len(prefix), display=name)
+            for name in _starting_with(self.shell.method_names(alias), prefix):
+                yield Completion(name + "(", -len(prefix), display=name)
             return
-        for name in self.shell.method_names():
-            if name.startswith(word):
-                yield Completion(name + "(", -len(word), display=name)
+        for name in _starting_with(self.shell.method_names(), word):
+            yield Completion(name + "(", -len(word), display=name)
         for alias_name in self.shell.connections:
             if alias_name.startswith(word) and alias_name != self.shell.current:
                 yield Completion(alias_name + ".", -len(word), display=alias_name + ".")

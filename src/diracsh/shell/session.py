@@ -71,6 +71,15 @@ class Connection:
     options: dict[str, Any]
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     status: str = "discovering methods"
+    _names: tuple[int, list[str]] = field(default=(0, []), repr=False)
+
+    def names(self) -> list[str]:
+        """Sorted method names with the built-ins; cached until methods is replaced."""
+        made_for, names = self._names
+        if made_for != id(self.methods):
+            names = sorted(set(self.methods) | set(BUILTIN_METHODS))
+            self._names = (id(self.methods), names)
+        return names
 
     @property
     def verify(self) -> bool:
@@ -144,7 +153,7 @@ class Shell:
             connection = self.connection(alias)
         except ParseError:
             return []
-        return sorted(set(connection.methods) | set(BUILTIN_METHODS))
+        return connection.names()
 
     # -- running input -----------------------------------------------------
 
