@@ -1,23 +1,289 @@
-"""Resolving ``System/Component`` to the service's URLs.
+"""Resolving ``System/Component`` to the service's URLs, as DIRAC does.
 
-Resolution through a DIRAC configuration (local ``dirac.cfg`` or the
-Configuration Server) is not written yet: a bare name fails with a message
-that says to give the full URL.
+For service ``S/C`` in a configuration (see :mod:`diracsh.client.dirac_config`):
+
+1. the URL option is ``/Systems/S/<Instance>/URLs/C``, the instance read from
+   ``/DIRAC/Setups/<Setup>/S`` and the setup from ``/DIRAC/Setup`` (DIRAC 8's
+   layout), else ``/Systems/S/URLs/C`` (DIRAC 9's);
+2. its value is a comma list; ``$MAINSERVERS$`` stands for each host of the
+   Operations option ``MainServers``; a missing port becomes ``:443`` for
+   https, a missing path ``/S/C``; duplicates are dropped;
+3. ``FailoverURLs/C`` of the same section is appended;
+4. URLs matching ``/DIRAC/PreferredURLPatterns`` come first. Otherwise the
+   order is the configuration's: DIRAC shuffles each list, diracsh does not
+   (the client moves past dead URLs itself);
+5. only https URLs are usable: diracsh does not speak DIRAC's dips://.
 """
 
 from __future__ import annotations
 
-__all__ = ["resolve_service_urls"]
+import argparse
+import fnmatch
+import logging
+import re
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from diracsh.client.dirac_config import (
+    ConfigError,
+    DiracConfig,
+    current_config,
+    load_config,
+)
+
+__all__ = [
+    "configured_urls",
+    "known_services",
+    "main_services",
+    "resolve_service_urls",
+]
+
+log = logging.getLogger("diracsh")
+
+MAINSERVERS = "$MAINSERVERS$"
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
-def resolve_service_urls(name: str) -> list[str]:
-    """The URLs of service *name* (``System/Component``); LookupError if unknown."""
+def split_name(name: str) -> tuple[str, str]:
     system, _, component = name.partition("/")
     if not system or not component or "/" in component:
         raise LookupError(
             f"{name!r} is neither an https:// URL nor a System/Component name"
         )
-    raise LookupError(
-        "diracsh cannot read a DIRAC configuration yet; give the service's full "
-        f"URL, e.g. https://host:8443/{system}/{component}"
+    return system, component
+
+
+def resolve_service_urls(name: str, config: DiracConfig | None = None) -> list[str]:
+    """The https URLs of service *name* (``System/Component``), failover last.
+
+    Raises LookupError, with what to do, when the service has none.
+    """
+    system, component = split_name(name)
+    try:
+        config = config or current_config()
+    except ConfigError as exc:
+        raise LookupError(f"{exc}, or give the service's full https:// URL") from exc
+
+    urls = configured_urls(config, system, component)
+    if not urls:
+        raise LookupError(
+            f"{name} is not in the DIRAC configuration (no {system}/URLs/{component} "
+            f"under /Systems; read {config.describe()}); check the name with "
+            "'diracsh services', or give the service's full https:// URL"
+        )
+    usable = [url for url in urls if url.startswith("https://")]
+    if not usable:
+        raise LookupError(
+            f"{name} has only non-https URLs ({', '.join(urls)}): diracsh speaks "
+            "DIRAC's HTTPS protocol only; give the URL of its Tornado (https) "
+            "service if it has one"
+        )
+    return usable
+
+
+def configured_urls(config: DiracConfig, system: str, component: str) -> list[str]:
+    """Every URL of ``system/component`` in *config*, whatever the scheme.
+
+    Raises LookupError for a URL that cannot be completed.
+    """
+    section = _urls_section(config, system, component)
+    if section is None:
+        return []
+    urls: list[str] = []
+    for kind in ("URLs", "FailoverURLs"):
+        listed = config.option_list(f"{section}/{kind}/{component}")
+        group = [
+            _complete(url, system, component)
+            for entry in listed
+            for url in _expand(entry, config, f"{section}/{kind}/{component}")
+        ]
+        urls += _by_preference(group, config)
+    return list(dict.fromkeys(urls))
+
+
+def _urls_section(config: DiracConfig, system: str, component: str) -> str | None:
+    """The section whose ``URLs`` lists the component: with instance, then without."""
+    candidates = [f"/Systems/{system}"]
+    instance = _instance(config, system)
+    if instance:
+        candidates.insert(0, f"/Systems/{system}/{instance}")
+    for section in candidates:
+        if config.option(f"{section}/URLs/{component}") is not None:
+            return section
+    return None
+
+
+def _instance(config: DiracConfig, system: str) -> str | None:
+    setup = config.option("/DIRAC/Setup")
+    return config.option(f"/DIRAC/Setups/{setup}/{system}") if setup else None
+
+
+def _expand(url: str, config: DiracConfig, where: str) -> list[str]:
+    if MAINSERVERS not in url:
+        return [url]
+    hosts = _main_servers(config)
+    if not hosts:
+        raise LookupError(
+            f"{where} uses {MAINSERVERS} but no MainServers option is set "
+            "(looked in /Operations/Defaults and the VO's Operations section)"
+        )
+    return [url.replace(MAINSERVERS, host) for host in hosts]
+
+
+def _main_servers(config: DiracConfig) -> list[str]:
+    """``MainServers`` from Operations: the most specific section that sets it."""
+    setup = config.option("/DIRAC/Setup")
+    vo = config.option("/DIRAC/VirtualOrganization")
+    sections = ["Defaults"]
+    if setup:
+        sections.append(setup)
+    if vo:
+        sections += [f"{vo}/Defaults", f"{vo}/{setup}" if setup else "", vo]
+    found: list[str] = []
+    for section in filter(None, sections):
+        found = config.option_list(f"/Operations/{section}/MainServers") or found
+    return found
+
+
+def _complete(url: str, system: str, component: str) -> str:
+    """Add the default port and the ``/System/Component`` path when missing."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise LookupError(f"bad port in {url!r} for {system}/{component}") from exc
+    if not parts.scheme or not parts.hostname:
+        raise LookupError(f"{url!r}, listed for {system}/{component}, is not a URL")
+    netloc = parts.netloc
+    if port is None and parts.scheme in _DEFAULT_PORTS:
+        netloc += f":{_DEFAULT_PORTS[parts.scheme]}"
+    path = parts.path if parts.path.strip("/") else f"/{system}/{component}"
+    return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
+
+
+def _by_preference(urls: list[str], config: DiracConfig) -> list[str]:
+    patterns = []
+    for text in config.option_list("/DIRAC/PreferredURLPatterns"):
+        try:
+            patterns.append(re.compile(text))
+        except re.error as exc:
+            log.warning("ignoring PreferredURLPatterns entry %r: %s", text, exc)
+
+    def rank(url: str) -> int:
+        matching = (i for i, pattern in enumerate(patterns) if pattern.match(url))
+        return next(matching, len(patterns))
+
+    return sorted(urls, key=rank)  # stable: configuration order within a rank
+
+
+def known_services(
+    config: DiracConfig | None = None, *, https_only: bool = False
+) -> dict[str, list[str]]:
+    """Every ``System/Component`` with URLs in the configuration, sorted by name.
+
+    With *https_only*, only the https URLs, and only services that have one
+    (what ``.connect`` can complete). A service whose URLs cannot be worked
+    out is listed with none and a warning in the log.
+    """
+    config = config or current_config()
+    services: dict[str, list[str]] = {}
+    for system in config.sections("/Systems"):
+        for component in _components(config, system):
+            try:
+                urls = configured_urls(config, system, component)
+            except LookupError as exc:
+                log.warning("%s/%s: %s", system, component, exc)
+                urls = []
+            if https_only:
+                urls = [url for url in urls if url.startswith("https://")]
+                if not urls:
+                    continue
+            services[f"{system}/{component}"] = urls
+    return dict(sorted(services.items(), key=lambda item: item[0].lower()))
+
+
+def _components(config: DiracConfig, system: str) -> list[str]:
+    sections = [f"/Systems/{system}"]
+    instance = _instance(config, system)
+    if instance:
+        sections.append(f"/Systems/{system}/{instance}")
+    names = [n for s in sections for n in config.options(f"{s}/URLs")]
+    return list(dict.fromkeys(names))
+
+
+# -- diracsh services [PATTERN] ------------------------------------------------
+
+
+def _services_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diracsh services",
+        description="List the services the DIRAC configuration knows, with URLs.",
     )
+    parser.add_argument(
+        "pattern",
+        nargs="?",
+        default="*",
+        help="System/Component glob or substring (case-insensitive)",
+    )
+    parser.add_argument(
+        "--dirac-cfg", metavar="FILE", action="append", help="read this dirac.cfg"
+    )
+    network = parser.add_mutually_exclusive_group()
+    network.add_argument(
+        "--refresh", action="store_true", help="ask the Configuration Server now"
+    )
+    network.add_argument(
+        "--offline", action="store_true", help="never contact a server: cache only"
+    )
+    parser.add_argument("--proxy", metavar="FILE", help="X.509 proxy file")
+    parser.add_argument("--ca-dir", metavar="DIR", help="CA directory or file")
+    return parser
+
+
+def main_services(argv: list[str]) -> int:
+    """``diracsh services [PATTERN]``: exit 0 listed, 1 none matched, 2 usage,
+    3 no configuration."""
+    try:
+        args = _services_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+    options = {"proxyLocation": args.proxy, "caLocation": args.ca_dir}
+    try:
+        config = load_config(
+            _files(args.dirac_cfg),
+            network=not args.offline,
+            refresh=args.refresh,
+            client_options={k: v for k, v in options.items() if v},
+        )
+    except ConfigError as exc:
+        _emit(f"diracsh services: {exc}", error=True)
+        return 3
+    _emit(f"# {config.describe()}", error=True)
+
+    services = _matching(known_services(config), args.pattern)
+    if not services:
+        _emit(f"diracsh services: no service matches {args.pattern!r}", error=True)
+        return 1
+    width = max(len(name) for name in services)
+    for name, urls in services.items():
+        https = any(url.startswith("https://") for url in urls)
+        note = "" if https else "  (no https URL: diracsh cannot call it)"
+        _emit(f"{name:<{width}}  {', '.join(urls) or '(no usable URL)'}{note}")
+    return 0
+
+
+def _emit(line: str, *, error: bool = False) -> None:
+    print(line, file=sys.stderr if error else sys.stdout)  # noqa: T201 - CLI front end
+
+
+def _files(given: list[str] | None) -> list[Path] | None:
+    return [Path(name) for name in given] if given else None
+
+
+def _matching(services: dict[str, list[str]], pattern: str) -> dict[str, list[str]]:
+    if not any(c in pattern for c in "*?["):
+        pattern = f"*{pattern}*"
+    pattern = pattern.lower()
+    return {n: u for n, u in services.items() if fnmatch.fnmatch(n.lower(), pattern)}
