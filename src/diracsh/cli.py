@@ -1,8 +1,9 @@
-"""The ``diracsh`` command: the shell, ``call``, and ``serve``.
+"""The ``diracsh`` command: the shell, ``call``, ``replay`` and ``serve``.
 
-Exit codes (:class:`Exit`): 0 success, 1 the call returned ``S_ERROR``,
-2 usage error, 3 could not start (credentials, port, files), 130 Ctrl-C.
-This is the only place that turns failures into exit codes.
+Exit codes (:class:`Exit`): 0 success, 1 the call returned ``S_ERROR`` (for
+``replay``: a call's result differs from the recorded one, or it could not be
+made), 2 usage error, 3 could not start (credentials, port, files, an unreadable
+cassette), 130 Ctrl-C. This is the only place that turns failures into exit codes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ __all__ = ["Exit", "main"]
 
 log = logging.getLogger("diracsh")
 
-SUBCOMMANDS = ("serve", "call")
+SUBCOMMANDS = ("serve", "call", "replay")
 
 
 class Exit(enum.IntEnum):
@@ -72,7 +73,8 @@ def _shell_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diracsh",
         description="Interactive shell for DIRAC's HTTPS services. "
-        "Other commands: diracsh serve --demo, diracsh call TARGET METHOD [ARG...]",
+        "Other commands: diracsh serve --demo|--cassette FILE, "
+        "diracsh call TARGET METHOD [ARG...], diracsh replay CASSETTE [--diff]",
     )
     parser.add_argument(
         "targets",
@@ -100,10 +102,17 @@ def _shell_parser() -> argparse.ArgumentParser:
 
 def _serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="diracsh serve", description="Serve the demo services over HTTPS."
+        prog="diracsh serve",
+        description="Serve the demo services, or a cassette's recorded calls, "
+        "over HTTPS.",
     )
-    parser.add_argument(
-        "--demo", action="store_true", required=True, help="serve the demo services"
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--demo", action="store_true", help="serve the demo services")
+    what.add_argument(
+        "--cassette",
+        type=Path,
+        metavar="FILE",
+        help="answer the calls recorded in FILE (made with .record FILE)",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
@@ -122,6 +131,27 @@ def _call_parser() -> argparse.ArgumentParser:
     parser.add_argument("method")
     parser.add_argument("args", nargs="*", help="arguments, as Python literals")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--debug", action="store_true")
+    _credential_flags(parser)
+    return parser
+
+
+def _replay_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diracsh replay",
+        description="Make a cassette's recorded calls again and compare the results "
+        "(exit 0 if all are the same, 1 otherwise). Credentials come from the "
+        "flags and DIRAC's environment, never from the cassette.",
+    )
+    parser.add_argument("cassette", type=Path, help="a cassette made with .record")
+    parser.add_argument(
+        "--diff", action="store_true", help="show how each different result differs"
+    )
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="send every call to https://host:port instead of the recorded URLs",
+    )
     parser.add_argument("--debug", action="store_true")
     _credential_flags(parser)
     return parser
@@ -182,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _call_parser().parse_args(argv[1:])
             _setup_logging(args.debug)
             return _call(args)
+        if argv and argv[0] == "replay":
+            args = _replay_parser().parse_args(argv[1:])
+            _setup_logging(args.debug)
+            return _replay(args)
         args = _shell_parser().parse_args(argv)
         _setup_logging(args.debug)
         return _shell(args)
@@ -211,8 +245,30 @@ def _start_demo(host: str, port: int, state_dir: Path | None) -> Any:
         ) from exc
 
 
+def _start_replay(cassette: Path, host: str, port: int, state_dir: Path | None) -> Any:
+    from diracsh.config import paths
+    from diracsh.server.replay import start_replay
+    from diracsh.stubs import CassetteError
+
+    state = state_dir or paths().demo_state
+    try:
+        return start_replay(cassette, state, host=host, port=port, background=False)
+    except CassetteError as exc:
+        raise StartupError(str(exc)) from exc
+    except OSError as exc:
+        raise StartupError(
+            f"cannot serve {cassette} on {host}:{port}: {exc.strerror or exc}"
+        ) from exc
+
+
 def _serve(args: argparse.Namespace) -> int:
-    server, pki = _start_demo(args.host, args.port, args.state_dir)
+    if args.cassette is not None:
+        server, pki = _start_replay(args.cassette, args.host, args.port, args.state_dir)
+        first = next(iter(server.services))
+        probe = f"-d method=listMethods {server.url(first)}"
+    else:
+        server, pki = _start_demo(args.host, args.port, args.state_dir)
+        probe = f"-d method=ping {server.url('Demo/Jobs')}"
     out = sys.stdout
     for name in server.services:
         print(f"service   {server.url(name)}", file=out)
@@ -221,11 +277,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"user key  {pki.user_key}", file=out)
     print(f"proxy     {pki.proxy}", file=out)
     print(f"admin     {pki.admin_proxy}", file=out)
-    print(
-        f"try:      curl --cacert {pki.ca_cert} --cert {pki.proxy} "
-        f"-d method=ping {server.url('Demo/Jobs')}",
-        file=out,
-    )
+    print(f"try:      curl --cacert {pki.ca_cert} --cert {pki.proxy} {probe}", file=out)
     print("serving until Ctrl-C", file=out, flush=True)
     try:
         server.serve_forever()
@@ -248,6 +300,28 @@ def _call(args: argparse.Namespace) -> int:
     result = client.executeRPC(args.method, *values)
     print(format_result(result, "json" if args.json else "python"))
     return Exit.OK if result.get("OK") else Exit.S_ERROR
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from diracsh import stubs
+
+    try:
+        entries = stubs.load(args.cassette)
+    except stubs.CassetteError as exc:
+        raise StartupError(str(exc)) from exc
+    options = _client_options(args)
+    secrets = stubs.secrets_of(options)
+    pool = stubs.ClientPool(options, server=args.server)
+    outcomes = []
+    try:
+        for entry in entries:
+            outcome = stubs.replay_entry(entry, pool, diff=args.diff, secrets=secrets)
+            print("\n".join(outcome.lines(with_diff=args.diff)), flush=True)
+            outcomes.append(outcome)
+    finally:
+        pool.close()
+    print(stubs.summary(outcomes))
+    return Exit.OK if all(o.same for o in outcomes) else Exit.S_ERROR
 
 
 def _shell(args: argparse.Namespace) -> int:
