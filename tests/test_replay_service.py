@@ -162,7 +162,7 @@ def test_list_methods_lists_the_recorded_methods(replay: ReplayServer) -> None:
     assert methods["getJobAttributes"] == {
         "args": ["arg1", "arg2"],
         "types": [],
-        "doc": "replays 2 recorded call(s)",
+        "doc": "replays 2 calls recorded",
         "auth": ["all"],
     }
 

@@ -382,6 +382,29 @@ def test_cache_keeps_version_and_serves_when_the_server_is_down(
     assert service.asked == ["0"]
 
 
+def test_callers_credentials_reach_the_configuration_server(
+    cs: tuple[Server, ConfigurationServer], pki: KitPKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = cs
+    monkeypatch.setenv("X509_USER_PROXY", str(pki.root / "no-such-proxy.pem"))
+    options = {"proxyLocation": str(pki.proxy), "caLocation": str(pki.ca_dir)}
+
+    urls = resolve_service_urls("Demo/Jobs", client_options={**options, "timeout": 1})
+
+    assert urls == [server.url("Demo/Jobs")]
+
+
+def test_without_credentials_the_message_says_why(
+    cs: tuple[Server, ConfigurationServer], pki: KitPKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("X509_USER_PROXY", str(pki.root / "no-such-proxy.pem"))
+    with pytest.raises(LookupError) as failure:
+        resolve_service_urls("Demo/Jobs")
+    message = str(failure.value)
+    assert "Configuration Server not read: https://127.0.0.1:" in message
+    assert "No proxy found: give one with --proxy, set X509_USER_PROXY" in message
+
+
 def test_server_down_and_no_cache_uses_local_cfg_and_says_why(
     cs: tuple[Server, ConfigurationServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -424,7 +447,8 @@ def test_background_refresh_never_blocks_a_lookup(
         "https://fw.example.org:443/Framework/Notification"
     ]
     assert service.asked == ["0", "2024-05-01 10:00:00"]
-    assert current_config().remote.version == "2024-06-01 08:30:00.250000"  # type: ignore[union-attr]
+    remote = current_config().remote
+    assert remote is not None and remote.version == "2024-06-01 08:30:00.250000"
 
 
 # -- diracsh services ------------------------------------------------------------

@@ -135,9 +135,9 @@ class Catalog:
         if handler is None:
             return {}
         merged = {**BUILTIN_METHODS, **handler.methods}
-        for name, builtin in BUILTIN_METHODS.items():
-            if not merged[name]["doc"]:  # DISET's ping has no docstring
-                merged[name] = {**merged[name], "doc": builtin["doc"]}
+        for builtin, info in BUILTIN_METHODS.items():
+            if not merged[builtin]["doc"]:  # DISET's ping has no docstring
+                merged[builtin] = {**merged[builtin], "doc": info["doc"]}
         return {n: {**info, "name": n} for n, info in sorted(merged.items())}
 
     def to_json(self) -> dict[str, Any]:

@@ -70,6 +70,7 @@ __all__ = [
     "Outcome",
     "Recorder",
     "append",
+    "calls",
     "first_difference",
     "load",
     "make_entry",
@@ -206,7 +207,8 @@ def _holds_secret_text(value: Any) -> bool:
 
 def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
     """A copy of *value* with key material, tokens and *secrets* replaced."""
-    known = tuple(s for s in secrets if s and len(s) >= 8)
+    # Longest first, so that a proxy goes whole before any part of it.
+    known = tuple(sorted((s for s in secrets if len(s) >= 8), key=len, reverse=True))
     return _redact(value, known)
 
 
@@ -229,19 +231,18 @@ def _redact(value: Any, known: tuple[str, ...]) -> Any:
 
 
 def _redact_text(text: str, known: tuple[str, ...]) -> str:
-    text = _PRIVATE_KEY.sub(REDACTED, text)
-    text = _JWT.sub(REDACTED, text)
-    text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    # Known secrets first: a proxy's text is no longer whole once its key is gone.
     for secret in known:
         text = text.replace(secret, REDACTED)
-    return text
+    text = _PRIVATE_KEY.sub(REDACTED, text)
+    text = _JWT.sub(REDACTED, text)
+    return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
 
 
 def _redact_bytes(data: bytes, known: tuple[str, ...]) -> bytes:
-    data = _PRIVATE_KEY_BYTES.sub(REDACTED.encode(), data)
     for secret in known:
         data = data.replace(secret.encode(), REDACTED.encode())
-    return data
+    return _PRIVATE_KEY_BYTES.sub(REDACTED.encode(), data)
 
 
 def secrets_of(options: Mapping[str, Any]) -> list[str]:
@@ -722,12 +723,18 @@ def replay_cassette(
 
 
 def summary(outcomes: Sequence[Outcome]) -> str:
+    """``3 calls replayed: 2 same, 1 different, 0 not run``."""
     counts = {state: 0 for state in ("same", "different", "not run")}
     for outcome in outcomes:
         counts[outcome.state] += 1
-    return f"{len(outcomes)} calls replayed: " + ", ".join(
+    return f"{calls(len(outcomes))} replayed: " + ", ".join(
         f"{n} {state}" for state, n in counts.items()
     )
+
+
+def calls(count: int) -> str:
+    """``1 call``, ``2 calls``."""
+    return f"{count} call" if count == 1 else f"{count} calls"
 
 
 @dataclass

@@ -63,10 +63,31 @@ REFRESH_OPTION = "/DIRAC/Configuration/RefreshTime"
 DEFAULT_REFRESH_SECONDS = 300
 # A first fetch blocks the lookup that needs it: keep it short.
 FETCH_TIMEOUT = 30.0
+# What a caller's client keywords may pass on to the Configuration Server's
+# client: credentials and TLS, not a timeout, nor a passphrase prompt (a
+# background refresh has nobody to ask).
+_CLIENT_KEYS = frozenset(
+    {
+        "proxyLocation",
+        "proxyString",
+        "proxyChain",
+        "useCertificates",
+        "useAccessToken",
+        "accessToken",
+        "certFile",
+        "keyFile",
+        "caLocation",
+        "skipCACheck",
+        "VO",
+    }
+)
 
 
-class ConfigError(Exception):
-    """A configuration cannot be read; the message says which and what to do."""
+class ConfigError(LookupError):
+    """A configuration cannot be read; the message says which and what to do.
+
+    A LookupError: whoever resolves names catches one exception for both.
+    """
 
 
 @dataclass(frozen=True)
@@ -213,8 +234,8 @@ def fetch_remote(
     """
     from diracsh.client.tornadoclient import TornadoClient
 
-    options = {"timeout": FETCH_TIMEOUT, **(client_options or {})}
-    client = TornadoClient(",".join(servers), **options)
+    options = {k: v for k, v in (client_options or {}).items() if k in _CLIENT_KEYS}
+    client = TornadoClient(",".join(servers), timeout=FETCH_TIMEOUT, **options)
     try:
         result = client.getCompressedDataIfNewer(version)
     finally:
@@ -412,22 +433,24 @@ _current: tuple[object, DiracConfig] | None = None
 _current_lock = threading.Lock()
 
 
-def current_config() -> DiracConfig:
+def current_config(client_options: Mapping[str, Any] | None = None) -> DiracConfig:
     """The configuration now: re-read when a file or the cache changed.
 
-    Starts a background refresh when the server data is due one. Raises
-    ConfigError when no local cfg file can be found or read.
+    Starts a background refresh when the server data is due one.
+    *client_options* (TornadoClient keywords; only credentials are used) are
+    for reaching the Configuration Server, when it must be. Raises ConfigError
+    when no local cfg file can be found or read.
     """
     global _current
     files = local_cfg_files()
     with _current_lock:
         if _current is None or _current[0] != _state_key(files):
-            config = load_config(files)
+            config = load_config(files, client_options=client_options)
             # Keyed after loading: a first fetch has just written the cache.
             _current = (_state_key(files), config)
         config = _current[1]
     if refresh_due(config):
-        refresh_in_background(config)
+        refresh_in_background(config, client_options)
     return config
 
 

@@ -22,7 +22,9 @@ import fnmatch
 import logging
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from diracsh.client.dirac_config import (
@@ -54,14 +56,22 @@ def split_name(name: str) -> tuple[str, str]:
     return system, component
 
 
-def resolve_service_urls(name: str, config: DiracConfig | None = None) -> list[str]:
+def resolve_service_urls(
+    name: str,
+    config: DiracConfig | None = None,
+    *,
+    client_options: Mapping[str, Any] | None = None,
+) -> list[str]:
     """The https URLs of service *name* (``System/Component``), failover last.
 
-    Raises LookupError, with what to do, when the service has none.
+    *config* defaults to :func:`current_config`, which reaches the
+    Configuration Server with the credentials in *client_options*
+    (TornadoClient keywords) or the environment's. Raises LookupError, with
+    what to do, when the service has no https URL.
     """
     system, component = split_name(name)
     try:
-        config = config or current_config()
+        config = config or current_config(client_options)
     except ConfigError as exc:
         raise LookupError(f"{exc}, or give the service's full https:// URL") from exc
 

@@ -28,7 +28,7 @@ from diracsh.results import S_ERROR, S_OK
 from diracsh.server import DEMO_TOKEN_SUBJECT
 from diracsh.server.http import Server
 from diracsh.server.service import Service
-from diracsh.stubs import CassetteError, Entry, NoMatch, explain_miss, load
+from diracsh.stubs import CassetteError, Entry, NoMatch, calls, explain_miss, load
 from diracsh.stubs import matching_indices as find
 
 if TYPE_CHECKING:
@@ -87,13 +87,13 @@ class ReplayService(Service):
     def describe(self, method: str) -> dict[str, Any]:
         if method == "listMethods":
             return super().describe(method)
-        calls = [e for e in self.own if e.method == method]
+        recorded = [e for e in self.own if e.method == method]
         listed = self._recorded_listing().get(method)
         described = dict(listed) if isinstance(listed, dict) else {}
-        longest = max((len(e.args) for e in calls), default=0)
+        longest = max((len(e.args) for e in recorded), default=0)
         described.setdefault("args", [f"arg{n}" for n in range(1, longest + 1)])
         described.setdefault("types", [])
-        described["doc"] = f"replays {len(calls)} recorded call(s)" + (
+        described["doc"] = f"replays {calls(len(recorded))} recorded" + (
             f": {described['doc']}" if described.get("doc") else ""
         )
         described["auth"] = self.authorization(method)

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import concurrent.futures
 import fnmatch
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from diracsh.client import TornadoClient
 from diracsh.client.credentials import CredentialError, find_credential, identity_of
 from diracsh.shell.parser import Call, Command, ParseError, literal_args, parse_line
 from diracsh.shell.render import FORMATS, Printer
+
+if TYPE_CHECKING:
+    from diracsh.stubs import Entry, Outcome, Recorder
 
 __all__ = ["BUILTIN_METHODS", "COMMANDS", "Connection", "Shell"]
 
@@ -44,6 +48,9 @@ COMMANDS = {
     "whoami": ".whoami                 your credential, and the server's view",
     "format": ".format python|json|raw how results are shown",
     "get": ".get DEST [ARG ...]     download streamToClient(ARG ...) into DEST",
+    "put": ".put FILE FILE_ID       upload FILE with sendFile (streamFromClient)",
+    "record": ".record FILE|off        append every following call to a cassette",
+    "replay": ".replay FILE [--diff]   make a cassette's calls again, compare results",
     "exit": ".exit                   leave (Ctrl-D too)",
 }
 
@@ -95,6 +102,7 @@ class Shell:
         self.current: str | None = None
         self.defaults: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self.recorder: Recorder | None = None
 
     # -- connections -------------------------------------------------------
 
@@ -185,6 +193,7 @@ class Shell:
         )
         elapsed = (time.perf_counter() - started) * 1000
         self.printer.result(result, elapsed)
+        self._record(result, elapsed / 1000)
         return dict(result)
 
     def wait(self, job: Callable[[], Any]) -> Any:
@@ -318,6 +327,119 @@ class Shell:
             )
         else:
             self.printer.result(result, elapsed)
+
+    # -- cassettes: .record, .replay, .put ----------------------------------
+
+    def cmd_record(self, argv: list[str]) -> None:
+        from diracsh.stubs import CassetteError, Recorder, calls
+
+        if not argv:
+            self._recording_status()
+            return
+        if len(argv) != 1:
+            raise ParseError(COMMANDS["record"])
+        if argv == ["off"]:
+            self._stop_recording()
+            return
+        self.recorder = None
+        try:
+            self.recorder = Recorder(argv[0], secrets=self._secrets())
+        except CassetteError as exc:
+            self.printer.error(f"not recording: {exc}")
+            return
+        count = self.recorder.count
+        after = f" after its {calls(count)}" if count else ""
+        self.printer.info(
+            f"recording every call to {argv[0]}{after}; .record off stops"
+        )
+
+    def _recording_status(self) -> None:
+        from diracsh.stubs import calls
+
+        if self.recorder is None:
+            self.printer.plain("not recording: .record FILE starts")
+        else:
+            added = calls(self.recorder.added)
+            self.printer.plain(
+                f"recording to {self.recorder.path} ({added} so far): .record off stops"
+            )
+
+    def _stop_recording(self) -> None:
+        from diracsh.stubs import calls
+
+        recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            self.printer.plain("not recording")
+        else:
+            self.printer.info(f"recorded {calls(recorder.added)} to {recorder.path}")
+
+    def _record(self, result: dict[str, Any], seconds: float) -> None:
+        if self.recorder is None:
+            return
+        from diracsh.stubs import CassetteError
+
+        try:
+            self.recorder.record(result, seconds)
+        except CassetteError as exc:
+            self.recorder = None
+            self.printer.error(f"recording stopped: {exc}")
+
+    def _secrets(self) -> list[str]:
+        from diracsh.stubs import secrets_of
+
+        found = set(secrets_of(self.defaults))
+        for connection in list(self.connections.values()):
+            found.update(secrets_of(connection.options))
+        return sorted(found)
+
+    def cmd_replay(self, argv: list[str]) -> None:
+        from diracsh.stubs import CassetteError, load
+
+        files = [a for a in argv if a != "--diff"]
+        if len(files) != 1 or any(a.startswith("--") and a != "--diff" for a in argv):
+            raise ParseError(COMMANDS["replay"])
+        try:
+            entries = load(files[0])
+        except CassetteError as exc:
+            self.printer.error(str(exc))
+            return
+        self._replay_all(entries, diff="--diff" in argv)
+
+    def _replay_all(self, entries: list[Entry], diff: bool) -> None:
+        from diracsh.stubs import replay_entry, service_path, summary
+
+        clients = {service_path(c.url): c.client for c in self.connections.values()}
+        secrets = self._secrets()
+        outcomes: list[Outcome] = []
+        for entry in entries:
+            job = functools.partial(
+                replay_entry, entry, clients, diff=diff, secrets=secrets
+            )
+            outcome: Outcome = self.wait(job)
+            self._show_outcome(outcome, diff)
+            outcomes.append(outcome)
+        self.printer.info(summary(outcomes))
+
+    def _show_outcome(self, outcome: Outcome, diff: bool) -> None:
+        head, *rest = outcome.lines(with_diff=diff)
+        if outcome.same:
+            self.printer.plain(head)
+        else:
+            self.printer.error(head)
+        for line in rest:
+            self.printer.plain(line)
+
+    def cmd_put(self, argv: list[str]) -> None:
+        if len(argv) != 2:
+            raise ParseError(COMMANDS["put"])
+        path, file_id = argv[0], literal_args(argv[1:])[0]
+        connection = self.connection()
+        started = time.perf_counter()
+        result = self.wait(lambda: connection.client.sendFile(path, file_id))
+        elapsed = (time.perf_counter() - started) * 1000
+        self.printer.result(result, elapsed)
+        if "rpcStub" in result:  # a file that could not be read made no call
+            self._record(result, elapsed / 1000)
 
     def close(self) -> None:
         for connection in self.connections.values():
