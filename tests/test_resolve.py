@@ -267,7 +267,7 @@ class ConfigurationServer(Service):
 
     def __init__(self) -> None:
         super().__init__()
-        self.version = "0"
+        self.version = "0"  # DIRAC's version of data that has none
         self.text = ""
         self.asked: list[str] = []
         self.gate = threading.Event()
@@ -357,7 +357,7 @@ def test_remote_data_resolves_and_local_options_win(
     assert resolve_service_urls("WorkloadManagement/JobMonitoring") == [
         "https://local-wms.example.org:8443/WM/JobMonitoring"
     ]
-    assert service.asked == ["0"]
+    assert service.asked == [""]
     config = current_config()
     assert config.remote is not None and config.remote.version == "2024-05-01 10:00:00"
 
@@ -379,7 +379,18 @@ def test_cache_keeps_version_and_serves_when_the_server_is_down(
 
     assert resolve_service_urls("Demo/Jobs") == urls
     assert main_services(["--refresh", "Demo"]) == 0
-    assert service.asked == ["0"]
+    assert service.asked == [""]
+
+
+def test_data_without_a_version_is_still_read(
+    cs: tuple[Server, ConfigurationServer],
+) -> None:
+    server, service = cs
+    service.text, service.version = remote_text(server), "0"
+
+    assert resolve_service_urls("Demo/Jobs") == [server.url("Demo/Jobs")]
+    remote = current_config().remote
+    assert remote is not None and remote.version == "0"
 
 
 def test_callers_credentials_reach_the_configuration_server(
@@ -446,7 +457,7 @@ def test_background_refresh_never_blocks_a_lookup(
     assert resolve_service_urls("Framework/Notification") == [
         "https://fw.example.org:443/Framework/Notification"
     ]
-    assert service.asked == ["0", "2024-05-01 10:00:00"]
+    assert service.asked == ["", "2024-05-01 10:00:00"]
     remote = current_config().remote
     assert remote is not None and remote.version == "2024-06-01 08:30:00.250000"
 

@@ -225,7 +225,7 @@ def https_servers(*cfgs: CFG) -> list[str]:
 
 def fetch_remote(
     servers: Sequence[str],
-    version: str = "0",
+    version: str = "",
     client_options: Mapping[str, Any] | None = None,
 ) -> RemoteData | None:
     """Ask *servers* for data newer than *version*; None when there is none.
@@ -307,9 +307,12 @@ def update_cache(
     client_options: Mapping[str, Any] | None = None,
 ) -> RemoteData:
     """Ask the servers for newer data and store what they say; ConfigError if down."""
-    newer = fetch_remote(servers, cached.version if cached else "0", client_options)
+    # DIRAC starts from "0"; "" is older than any version, "0" included, so a
+    # server whose data has no version still sends it.
+    newer = fetch_remote(servers, cached.version if cached else "", client_options)
     if newer is None:
-        assert cached is not None  # a server always sends data for version "0"
+        if cached is None:
+            raise ConfigError("the server sent no data for version ''")
         newer = RemoteData(cached.version, cached.text, time.time())
     else:
         log.info("Configuration Server data version %s", newer.version)
