@@ -25,6 +25,10 @@ _CLEARED = (
     "DIRACSYSCONFIG",
     "HTTPS_PROXY",
     "https_proxy",
+    "DIRACSH_DIRAC_CFG",
+    "DIRACSH_DIRAC_SOURCES",
+    "DIRAC_ROOT_PATH",
+    "DIRACOS",
 )
 
 
@@ -33,6 +37,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in _CLEARED:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DIRACSH_HOME", str(tmp_path / "diracsh-home"))
+    # A developer's ~/.dirac.cfg must not reach the tests.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
 
 @pytest.fixture(scope="session")
