@@ -333,6 +333,8 @@ def _shell(args: argparse.Namespace) -> int:
     printer = Printer(color=interactive)
     shell = Shell(printer)
     shell.defaults = _client_options(args)
+    if interactive:
+        shell.hold_discovery()  # released once the first prompt is drawn
     demo = _connect_demo(shell, printer) if args.demo else None
     for target in args.targets:
         shell.connect(target)

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import logging
 import os
-import ssl
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from diracsh import jencode
@@ -30,8 +28,12 @@ from diracsh.client.credentials import (
     find_credential,
     use_access_token,
 )
-from diracsh.client.transport import Transport, build_ssl_context
 from diracsh.results import S_ERROR
+
+if TYPE_CHECKING:
+    import ssl
+
+    from diracsh.client.transport import Transport
 
 __all__ = ["TornadoClient", "executeRPCStub"]
 
@@ -90,10 +92,8 @@ class TornadoClient:
         self._credential: Credential | None = None
         self._extra_form = self._fixed_fields()
 
-        urls = self._resolve(serviceName)
-        self._transport = Transport(
-            urls, self._build_tls, timeout=float(self._kwargs[self.KW_TIMEOUT])
-        )
+        self._urls = self._resolve(serviceName)
+        self._transport_made: Transport | None = None
 
     # -- set-up ------------------------------------------------------------
 
@@ -110,7 +110,7 @@ class TornadoClient:
         from diracsh.client.resolve import resolve_service_urls
 
         try:
-            return resolve_service_urls(name)
+            return resolve_service_urls(name, client_options=self._kwargs)
         except LookupError as exc:
             self._init_error = S_ERROR(f"Cannot get URL for {name}: {exc}")
             return []
@@ -134,7 +134,22 @@ class TornadoClient:
         fields["clientSetup"] = str(self._kwargs.get(self.KW_SETUP) or "None")
         return fields
 
+    @property
+    def _transport(self) -> Transport:
+        # Made on first use: importing requests and building TLS waits until a
+        # call is made, so creating clients (and the shell's start) stays cheap.
+        if self._transport_made is None:
+            from diracsh.client.transport import Transport
+
+            timeout = float(self._kwargs[self.KW_TIMEOUT])
+            self._transport_made = Transport(
+                self._urls, self._build_tls, timeout=timeout
+            )
+        return self._transport_made
+
     def _build_tls(self) -> tuple[Credential, ssl.SSLContext]:
+        from diracsh.client.transport import build_ssl_context
+
         kwargs = self._kwargs
         if kwargs.get(self.KW_PROXY_CHAIN) and not kwargs.get(self.KW_PROXY_STRING):
             chain = kwargs[self.KW_PROXY_CHAIN]
@@ -224,6 +239,8 @@ class TornadoClient:
         form: dict[str, str],
         progress: Callable[[int, int | None], None] | None,
     ) -> dict[str, Any]:
+        import tempfile
+
         try:
             fd, tmp_name = tempfile.mkstemp(
                 prefix=f".{dest.name}.", suffix=".part", dir=dest.parent or "."
@@ -260,14 +277,13 @@ class TornadoClient:
 
     def getServiceName(self) -> str:  # noqa: N802
         """``System/Component`` (the path of the service's URL)."""
-        urls = self._transport.urls
-        if urls:
-            return urlsplit(urls[0]).path.lstrip("/")
+        if self._urls:
+            return urlsplit(self._urls[0]).path.lstrip("/")
         return self._destination
 
     def getDestinationService(self) -> str:  # noqa: N802
         """The URL the client calls (the first of the service's URLs)."""
-        return self._transport.urls[0] if self._transport.urls else ""
+        return self._urls[0] if self._urls else ""
 
     def _getBaseStub(self) -> tuple[str, dict[str, Any]]:  # noqa: N802
         """``(serviceName, kwargs)`` of the stub, without secrets or live objects."""
@@ -280,12 +296,9 @@ class TornadoClient:
 
     # -- diracsh extras ----------------------------------------------------
 
-    @property
-    def _urls(self) -> list[str]:
-        return self._transport.urls
-
     def _close(self) -> None:
-        self._transport.close()
+        if self._transport_made is not None:
+            self._transport_made.close()
 
     def __repr__(self) -> str:
         return f"<TornadoClient {self._destination}>"

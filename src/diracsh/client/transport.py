@@ -31,12 +31,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from diracsh import jencode
-from diracsh.client.credentials import (
-    Credential,
-    CredentialError,
-    find_ca_location,
-    identity_of,
-)
+from diracsh.client.credentials import Credential, CredentialError, find_ca_location
+from diracsh.client.identity import identity_of
 from diracsh.results import EACCES, ENOSYS, S_ERROR, S_OK
 
 __all__ = ["Transport", "build_ssl_context"]

@@ -29,7 +29,7 @@ import tornado.web
 from cryptography import x509
 
 from diracsh import jencode
-from diracsh.client.credentials import identity_of_chain
+from diracsh.client.identity import identity_of_chain
 from diracsh.server.service import Service
 
 __all__ = ["Server", "server_ssl_context"]

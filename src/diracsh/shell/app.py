@@ -124,6 +124,12 @@ def toolbar(shell: Shell, text: str) -> FormattedText:
 def interactive_loop(shell: Shell, history: History) -> int:
     """Read, run, print until Ctrl-D or .exit; returns the exit status."""
     session = make_prompt_session(shell, history)
+
+    def first_render(app: object) -> None:
+        session.app.after_render -= first_render
+        shell.release_discovery()
+
+    session.app.after_render += first_render
     while True:
         try:
             text = session.prompt(lambda: f"{shell.current or 'diracsh'}> ")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from diracsh.client import TornadoClient
-from diracsh.client.credentials import CredentialError, find_credential, identity_of
+from diracsh.client.credentials import CredentialError, find_credential
 from diracsh.shell.parser import Call, Command, ParseError, literal_args, parse_line
 from diracsh.shell.render import FORMATS, Printer
 
@@ -103,6 +103,7 @@ class Shell:
         self.defaults: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.recorder: Recorder | None = None
+        self._held: list[Connection] | None = None
 
     # -- connections -------------------------------------------------------
 
@@ -119,13 +120,34 @@ class Shell:
             self.connections[alias] = connection
             if self.current is None:
                 self.current = alias
+            if self._held is not None:
+                self._held.append(connection)
+                return connection
+        self._start_discovery(connection)
+        return connection
+
+    def hold_discovery(self) -> None:
+        """Queue discovery of new connections until :meth:`release_discovery`.
+
+        The shell holds it until the first prompt is drawn: a discovery thread
+        importing the HTTP stack meanwhile would slow the prompt down.
+        """
+        with self._lock:
+            self._held = []
+
+    def release_discovery(self) -> None:
+        with self._lock:
+            held, self._held = self._held or [], None
+        for connection in held:
+            self._start_discovery(connection)
+
+    def _start_discovery(self, connection: Connection) -> None:
         threading.Thread(
             target=self._discover,
             args=(connection,),
             daemon=True,
-            name=f"diracsh-discover-{alias}",
+            name=f"diracsh-discover-{connection.alias}",
         ).start()
-        return connection
 
     def _discover(self, connection: Connection) -> None:
         try:
@@ -487,6 +509,8 @@ def describe_credential(options: dict[str, Any], *, full: bool = False) -> str:
         return f"no credential ({exc})"
     text = credential.describe()
     if full and credential.cert is not None:
+        from diracsh.client.identity import identity_of
+
         try:
             identity = identity_of(credential.cert)
         except CredentialError as exc:
