@@ -44,6 +44,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from diracsh.config import paths, private_dir
+from diracsh.methods import BUILTIN_METHODS, signature
 
 __all__ = [
     "BUILTIN_METHODS",
@@ -64,27 +65,6 @@ log = logging.getLogger("diracsh")
 ENV_SOURCES = "DIRACSH_DIRAC_SOURCES"
 CACHE_FORMAT = 1
 _MAX_DEPTH = 8  # how far names are followed through imports and aliases
-
-BUILTIN_METHODS: dict[str, dict[str, Any]] = {
-    "ping": {
-        "args": [],
-        "types": [],
-        "doc": "Say the service is alive: version, time, uptimes, load and CPU times.",
-        "auth": ["all"],
-    },
-    "echo": {
-        "args": ["data"],
-        "types": [],
-        "doc": "Send the argument back unchanged.",
-        "auth": ["all"],
-    },
-    "whoami": {
-        "args": [],
-        "types": [],
-        "doc": "Who the service thinks you are (its credentials dictionary).",
-        "auth": ["authenticated"],
-    },
-}
 
 # -- what a catalog holds ----------------------------------------------------------
 
@@ -720,16 +700,6 @@ def _python_types(want: str) -> tuple[type, ...] | None:
     if "any" in names or any(n not in _TYPES for n in names):
         return None
     return tuple(_TYPES[n] for n in names)
-
-
-def signature(method: str, info: Mapping[str, Any]) -> str:
-    """``name(arg: type, ...)``, the types from ``types_`` where known."""
-    types = list(info.get("types") or [])
-    shown = [
-        f"{arg}: {types[i]}" if i < len(types) and types[i] != "any" else str(arg)
-        for i, arg in enumerate(info.get("args") or [])
-    ]
-    return f"{method}({', '.join(shown)})"
 
 
 # -- diracsh catalog [PATH] [SERVICE] ------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import enum
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ __all__ = ["Exit", "main"]
 
 log = logging.getLogger("diracsh")
 
-SUBCOMMANDS = ("serve", "call", "replay")
+SUBCOMMANDS = ("serve", "call", "replay", "services", "catalog")
 
 
 class Exit(enum.IntEnum):
@@ -216,11 +217,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _replay_parser().parse_args(argv[1:])
             _setup_logging(args.debug)
             return _replay(args)
+        if argv and argv[0] in ("services", "catalog"):
+            _setup_logging(debug)
+            rest = [word for word in argv[1:] if word != "--debug"]
+            if argv[0] == "services":
+                from diracsh.client.resolve import main_services
+
+                return main_services(rest)
+            from diracsh.catalog import main_catalog
+
+            return main_catalog(rest)
         args = _shell_parser().parse_args(argv)
         _setup_logging(args.debug)
         return _shell(args)
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
+    except BrokenPipeError:
+        # `diracsh catalog | head`: the reader left; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return Exit.OK
     except StartupError as exc:
         if debug:
             raise
@@ -325,14 +340,21 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _shell(args: argparse.Namespace) -> int:
-    from diracsh.config import paths
+    from diracsh.config import Config, ConfigError, load_config, paths
     from diracsh.shell.render import Printer
     from diracsh.shell.session import Shell
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    printer = Printer(color=interactive)
+    try:
+        config = load_config(create=interactive)
+    except ConfigError as exc:
+        print(f"diracsh: {exc}; using the defaults", file=sys.stderr)
+        config = Config()
+    printer = Printer(color=interactive and config.color, style=config.style)
     shell = Shell(printer)
-    shell.defaults = _client_options(args)
+    # Flags win over the config file, which wins over DIRAC's environment.
+    shell.defaults = {**config.client_options(), **_client_options(args)}
+    shell.aliases = dict(config.aliases)
     if interactive:
         shell.hold_discovery()  # released once the first prompt is drawn
     demo = _connect_demo(shell, printer) if args.demo else None
@@ -349,7 +371,7 @@ def _shell(args: argparse.Namespace) -> int:
         from diracsh.shell.app import interactive_loop, open_history
 
         history = open_history(paths().history, printer)
-        return interactive_loop(shell, history)
+        return interactive_loop(shell, history, vi_mode=config.editing_mode == "vi")
     finally:
         shell.close()
         if demo is not None:

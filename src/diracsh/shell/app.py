@@ -21,10 +21,11 @@ from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
 from diracsh.config import private_dir
+from diracsh.methods import BUILTIN_METHODS, signature
 from diracsh.shell.completer import ShellCompleter
 from diracsh.shell.parser import is_complete, split_statements
 from diracsh.shell.render import Printer
-from diracsh.shell.session import BUILTIN_METHODS, ExitShell, Shell, signature
+from diracsh.shell.session import ExitShell, Shell
 
 __all__ = ["interactive_loop", "make_prompt_session", "piped_loop"]
 
@@ -121,9 +122,9 @@ def toolbar(shell: Shell, text: str) -> FormattedText:
         return FormattedText([])
 
 
-def interactive_loop(shell: Shell, history: History) -> int:
+def interactive_loop(shell: Shell, history: History, *, vi_mode: bool = False) -> int:
     """Read, run, print until Ctrl-D or .exit; returns the exit status."""
-    session = make_prompt_session(shell, history)
+    session = make_prompt_session(shell, history, vi_mode=vi_mode)
 
     def first_render(app: object) -> None:
         session.app.after_render -= first_render

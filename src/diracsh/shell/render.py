@@ -45,11 +45,17 @@ class Printer:
     """Writes results, errors and notes; colour only on a terminal."""
 
     def __init__(
-        self, file: TextIO | None = None, *, color: bool | None = None
+        self,
+        file: TextIO | None = None,
+        *,
+        color: bool | None = None,
+        style: str = "default",
     ) -> None:
         self.file = file or sys.stdout
         self.color = self.file.isatty() if color is None else color
         self.fmt = "python"
+        self.style_name = style  # a pygments style, loaded on first use
+        self._style: Any = None
 
     def result(self, result: Any, elapsed_ms: float | None = None) -> None:
         timing = f"({elapsed_ms:.1f} ms)" if elapsed_ms is not None else ""
@@ -90,4 +96,22 @@ class Printer:
         from pygments.lexers.python import PythonLexer
 
         tokens = list(PythonLexer().get_tokens(text))
-        print_formatted_text(PygmentsTokens(tokens), file=self.file)
+        print_formatted_text(
+            PygmentsTokens(tokens), file=self.file, style=self._pygments_style()
+        )
+
+    def _pygments_style(self) -> Any:
+        if self._style is None:
+            from prompt_toolkit.styles.pygments import style_from_pygments_cls
+            from pygments.styles import get_style_by_name
+            from pygments.util import ClassNotFound
+
+            try:
+                self._style = style_from_pygments_cls(
+                    get_style_by_name(self.style_name)
+                )
+            except ClassNotFound:
+                self.error(f"no pygments style {self.style_name!r}; using the default")
+                self.style_name = "default"
+                return self._pygments_style()
+        return self._style

@@ -21,28 +21,23 @@ from urllib.parse import urlsplit
 
 from diracsh.client import TornadoClient
 from diracsh.client.credentials import CredentialError, find_credential
+from diracsh.methods import BUILTIN_METHODS, signature
 from diracsh.shell.parser import Call, Command, ParseError, literal_args, parse_line
 from diracsh.shell.render import FORMATS, Printer
 
 if TYPE_CHECKING:
     from diracsh.stubs import Entry, Outcome, Recorder
 
-__all__ = ["BUILTIN_METHODS", "COMMANDS", "Connection", "Shell"]
+__all__ = ["COMMANDS", "Connection", "Shell"]
 
 log = logging.getLogger("diracsh.shell")
-
-BUILTIN_METHODS = {
-    "ping": {"args": [], "doc": "Say the service is alive: version, time, load"},
-    "echo": {"args": ["data"], "doc": "Send the argument back unchanged"},
-    "whoami": {"args": [], "doc": "Who the service thinks you are"},
-}
 
 COMMANDS = {
     "help": ".help [method]          this help, or one method's signature",
     "connect": ".connect TARGET [as ALIAS] [--proxy F | --cert F --key F | "
     "--token T] [--ca-dir D] [--insecure]",
     "use": ".use ALIAS               make ALIAS the current service",
-    "services": ".services               the connected services",
+    "services": ".services [--all]       the connected services (--all: configured)",
     "disconnect": ".disconnect [ALIAS]     close a connection",
     "methods": ".methods [PATTERN]      the current service's methods",
     "whoami": ".whoami                 your credential, and the server's view",
@@ -104,13 +99,19 @@ class Shell:
         self._lock = threading.Lock()
         self.recorder: Recorder | None = None
         self._held: list[Connection] | None = None
+        self.aliases: dict[str, str] = {}  # from the config file: name -> URL
 
     # -- connections -------------------------------------------------------
 
     def connect(
         self, target: str, alias: str | None = None, **options: Any
     ) -> Connection:
-        """Create the client for *target* and start method discovery (no waiting)."""
+        """Create the client for *target* and start method discovery (no waiting).
+
+        *target* is a URL, ``System/Component``, or an alias from the config.
+        """
+        if target in self.aliases:
+            alias, target = alias or target, self.aliases[target]
         merged = {**self.defaults, **options}
         client = TornadoClient(target, **merged)
         url = client.getDestinationService() or target
@@ -150,23 +151,27 @@ class Shell:
         ).start()
 
     def _discover(self, connection: Connection) -> None:
+        """Fill the method cache: listMethods where the service has it, else the
+        catalog of DIRAC's handlers, else the built-ins."""
         try:
+            from diracsh.catalog import methods_for
+
             result = connection.client.listMethods()
+            value = result.get("Value")
+            listing = value if result.get("OK") and isinstance(value, dict) else None
+            connection.methods = methods_for(connection.url, listing)
         except Exception as exc:  # a bug here must not end the session
             log.exception("discovery on %s failed", connection.url)
             connection.status = f"discovery failed: {exc}"
             return
-        if result.get("OK") and isinstance(result.get("Value"), dict):
-            connection.methods = {
-                str(name): info if isinstance(info, dict) else {}
-                for name, info in result["Value"].items()
-            }
-            connection.status = f"{len(connection.methods)} methods"
+        count = len(connection.methods)
+        if listing is not None:
+            connection.status = f"{count} methods"
+        elif result.get("Errno") == 38 and count > len(BUILTIN_METHODS):
+            connection.status = f"{count} methods from the catalog"
         elif result.get("Errno") == 38:
-            connection.methods = dict(BUILTIN_METHODS)
-            connection.status = "no listMethods: built-ins only"
+            connection.status = "built-ins only (no listMethods, not in the catalog)"
         else:
-            connection.methods = dict(BUILTIN_METHODS)
             connection.status = f"offline? {result.get('Message', '')[:80]}"
 
     def connection(self, alias: str | None = None) -> Connection:
@@ -209,6 +214,13 @@ class Shell:
 
     def call(self, call: Call) -> dict[str, Any]:
         connection = self.connection(call.alias)
+        entry = connection.methods.get(call.method)
+        if entry is not None:
+            from diracsh.catalog import check_call
+
+            problem = check_call(entry, call.args, call.method)
+            if problem is not None:
+                raise ParseError(f"{call.method}: not sent, {problem}")
         started = time.perf_counter()
         result = self.wait(
             lambda: connection.client.executeRPC(call.method, *call.args)
@@ -297,6 +309,11 @@ class Shell:
         self.printer.info(f"disconnected {connection.alias}")
 
     def cmd_services(self, argv: list[str]) -> None:
+        if argv == ["--all"]:
+            self._known_services()
+            return
+        if argv:
+            raise ParseError(".services [--all]")
         if not self.connections:
             self.printer.plain("no service connected: .connect URL")
         for alias, connection in self.connections.items():
@@ -307,6 +324,17 @@ class Shell:
                 f"{mark} {alias:<24} {connection.url}  [{who}; {verify}; "
                 f"{connection.status}]"
             )
+
+    def _known_services(self) -> None:
+        """Every service the DIRAC configuration knows, with its URLs."""
+        from diracsh.client.resolve import known_services
+
+        try:
+            services = self.wait(known_services)
+        except LookupError as exc:
+            raise ParseError(str(exc)) from exc
+        for name, urls in sorted(services.items()):
+            self.printer.plain(f"{name:<40} {', '.join(urls) or '(no https URL)'}")
 
     def cmd_methods(self, argv: list[str]) -> None:
         connection = self.connection()
@@ -466,17 +494,6 @@ class Shell:
     def close(self) -> None:
         for connection in self.connections.values():
             connection.client._close()
-
-
-def signature(method: str, info: dict[str, Any]) -> str:
-    """``name(arg: type, ...)`` from a catalog entry."""
-    args = list(info.get("args", []))
-    types = list(info.get("types", []))
-    shown = [
-        f"{name}: {types[i]}" if i < len(types) and types[i] != "any" else name
-        for i, name in enumerate(args)
-    ]
-    return f"{method}({', '.join(shown)})"
 
 
 def parse_credential_flags(argv: list[str]) -> dict[str, Any]:

@@ -1,0 +1,102 @@
+"""The shell in-process: config aliases, the catalog check, configured services."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from diracsh.shell.render import Printer
+from diracsh.shell.session import Shell
+from diracsh.testing import DemoService
+
+DATA = Path(__file__).parent / "data"
+
+
+def make_shell(demo: DemoService) -> tuple[Shell, io.StringIO]:
+    out = io.StringIO()
+    shell = Shell(Printer(out, color=False))
+    shell.defaults = {
+        "proxyLocation": str(demo.pki.proxy),
+        "caLocation": str(demo.pki.ca_dir),
+    }
+    return shell, out
+
+
+def wait_for_methods(shell: Shell, alias: str) -> None:
+    deadline = time.monotonic() + 20
+    while shell.connections[alias].status.startswith("discovering"):
+        assert time.monotonic() < deadline, "discovery did not finish"
+        time.sleep(0.05)
+
+
+def test_alias_from_the_config_connects_and_calls(diracsh_demo: DemoService) -> None:
+    shell, out = make_shell(diracsh_demo)
+    shell.aliases = {"jobs": diracsh_demo.url("Demo/Jobs")}
+    shell.execute(".connect jobs")
+    assert shell.current == "jobs"
+    shell.execute("jobs.getJobStatus(12)")
+    assert "{'OK': True, 'Value': {'12': 'Running'}}" in out.getvalue()
+
+
+def test_wrong_argument_type_is_refused_before_sending(
+    diracsh_demo: DemoService,
+) -> None:
+    shell, out = make_shell(diracsh_demo)
+    shell.connect(diracsh_demo.url("Demo/Jobs"))
+    wait_for_methods(shell, "Demo/Jobs")
+    assert shell.connections["Demo/Jobs"].status.endswith("methods")
+    shell.execute('getJobAttributes("12")')
+    assert out.getvalue().strip() == (
+        "getJobAttributes: not sent, Type mismatch in parameter 0 (starting with "
+        "param 0) Received <class 'str'>, expected int"
+    )
+
+
+def test_help_shows_signature_doc_and_auth(diracsh_demo: DemoService) -> None:
+    shell, out = make_shell(diracsh_demo)
+    shell.connect(diracsh_demo.url("Demo/Jobs"))
+    wait_for_methods(shell, "Demo/Jobs")
+    shell.execute(".help resetJobs")
+    assert out.getvalue().splitlines() == [
+        "resetJobs()",
+        "    Forget every job; for JobAdministrator only (the demo user gets 401).",
+        "    who may call: JobAdministrator",
+    ]
+
+
+def test_services_all_lists_the_configured_services(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DIRACSH_DIRAC_CFG", str(DATA / "dirac-v9.cfg"))
+    out = io.StringIO()
+    Shell(Printer(out, color=False)).execute(".services --all")
+    assert (
+        "WorkloadManagement/JobMonitoring         "
+        "https://wms.example.org:8443/WorkloadManagement/TornadoJobMonitoring"
+    ) in out.getvalue().splitlines()
+
+
+def test_services_command_line(tmp_path: Path) -> None:
+    env = {
+        "DIRACSH_HOME": str(tmp_path),
+        "DIRACSH_DIRAC_CFG": str(DATA / "dirac-v9.cfg"),
+        "HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "diracsh", "services", "JobMonitoring"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        "https://wms.example.org:8443/WorkloadManagement/TornadoJobMonitoring"
+        in done.stdout
+    )
