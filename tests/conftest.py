@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from diracsh.server import Server
+from tests.kit import KitPKI, build_pki, kit_server
+
 # DIRAC's and the grid's environment must not leak into tests from the machine.
 _CLEARED = (
     "X509_USER_PROXY",
@@ -57,3 +60,16 @@ def dirac_ref() -> Iterator[object]:
         yield reference
     finally:
         reference.close()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> KitPKI:
+    """A throwaway PKI with every credential kind (see tests/kit.py)."""
+    return build_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def server(pki: KitPKI) -> Iterator[Server]:
+    """The demo services on a kit server trusting *pki*'s CA."""
+    with kit_server(pki) as running:
+        yield running

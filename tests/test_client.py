@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -23,17 +22,6 @@ from tests.kit import (
     kit_server,
     raw_server,
 )
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> KitPKI:
-    return build_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def server(pki: KitPKI) -> Iterator[Server]:
-    with kit_server(pki) as running:
-        yield running
 
 
 def client(

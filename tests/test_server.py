@@ -5,26 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import threading
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import requests
 
 from diracsh import TornadoClient, jencode
 from diracsh.server import Server
-from tests.kit import KitPKI, build_pki, kit_server
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> KitPKI:
-    return build_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def server(pki: KitPKI) -> Iterator[Server]:
-    with kit_server(pki) as running:
-        yield running
+from tests.kit import KitPKI
 
 
 def post(

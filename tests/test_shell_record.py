@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import re
 import stat
 import subprocess
 import sys
@@ -20,46 +18,17 @@ from diracsh import stubs
 from diracsh.shell.render import Printer
 from diracsh.shell.session import Shell
 from diracsh.testing import DemoService, ReplayServer
-
-PROMPT = r"Demo/(Jobs|Files)>"
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("X509", "DIRAC"))}
-    env.update(DIRACSH_HOME=str(home), PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm")
-    return env
-
-
-def _loose(text: str) -> str:
-    """A pattern for *text* as printed in colour: escape codes may sit anywhere."""
-    return "(?:\x1b\\[[0-9;?]*[A-Za-z])*".join(re.escape(char) for char in text)
+from tests.pty import DEMO_PROMPT, pty_env, run, spawn_demo
 
 
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[pexpect.spawn]:
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "diracsh", "--demo"],
-        env=_env(tmp_path / "home"),
-        encoding="utf-8",
-        timeout=20,
-        dimensions=(40, 200),
-    )
-    child.expect("demo service on https://127.0.0.1:")
-    child.expect(PROMPT)
+    child = spawn_demo(tmp_path / "home", width=200)
     try:
         yield child
     finally:
         if child.isalive():
             child.terminate(force=True)
-
-
-def _run(child: pexpect.spawn, line: str, *expected: str) -> None:
-    """Send a line; each expected text must appear in order, then the prompt."""
-    child.sendline(line)
-    for text in expected:
-        child.expect(_loose(text))
-    child.expect(PROMPT)
 
 
 def test_record_put_and_replay_with_diff_in_a_terminal(
@@ -69,19 +38,19 @@ def test_record_put_and_replay_with_diff_in_a_terminal(
     upload = tmp_path / "notes.txt"
     upload.write_bytes(b"first line\n\x00\xff")
 
-    _run(terminal, f".record {cassette}", f"recording every call to {cassette}")
-    _run(terminal, "getJobStatus([12, 13])", "'13': 'Done'")
-    _run(
+    run(terminal, f".record {cassette}", f"recording every call to {cassette}")
+    run(terminal, "getJobStatus([12, 13])", "'13': 'Done'")
+    run(
         terminal,
         "echo({'when': datetime(2024, 1, 2, 3, 4, 5), 'raw': b'\\x00\\xff'})",
         "'raw': b'\\x00\\xff'",
     )
-    _run(terminal, ".use Demo/Files")
-    _run(terminal, f".put {upload} notes.txt", "'Value': 'SB:DemoSE|/demo/notes.txt'")
-    _run(terminal, "getFileBytes('notes.txt')", "b'first line\\n\\x00\\xff'")
-    _run(terminal, ".record", f"recording to {cassette} (4 calls so far)")
-    _run(terminal, ".record off", f"recorded 4 calls to {cassette}")
-    _run(terminal, "listFiles()")  # not recorded any more
+    run(terminal, ".use Demo/Files")
+    run(terminal, f".put {upload} notes.txt", "'Value': 'SB:DemoSE|/demo/notes.txt'")
+    run(terminal, "getFileBytes('notes.txt')", "b'first line\\n\\x00\\xff'")
+    run(terminal, ".record", f"recording to {cassette} (4 calls so far)")
+    run(terminal, ".record off", f"recorded 4 calls to {cassette}")
+    run(terminal, "listFiles()")  # not recorded any more
 
     assert stat.S_IMODE(cassette.stat().st_mode) == 0o600
     entries = stubs.load(cassette)
@@ -94,7 +63,7 @@ def test_record_put_and_replay_with_diff_in_a_terminal(
     assert entries[2].args == ["notes.txt", "", 13, b"first line\n\x00\xff"]
     assert "-----BEGIN" not in cassette.read_text()
 
-    _run(
+    run(
         terminal,
         f".replay {cassette} --diff",
         "same       Demo/Jobs.getJobStatus([12, 13])",
@@ -114,15 +83,15 @@ def test_ctrl_c_during_a_recorded_call_leaves_a_whole_cassette(
     terminal: pexpect.spawn, tmp_path: Path
 ) -> None:
     cassette = tmp_path / "cancelled.json"
-    _run(terminal, f".record {cassette}", "recording every call")
-    _run(terminal, "getJobStatus(12)", "'12': 'Running'")
+    run(terminal, f".record {cassette}", "recording every call")
+    run(terminal, "getJobStatus(12)", "'12': 'Running'")
 
     terminal.sendline("waitForJob(12, 30)")
     time.sleep(1.0)
     terminal.sendintr()
     terminal.expect("cancelled")
-    terminal.expect(PROMPT)
-    _run(terminal, "getJobStatus(13)", "'13': 'Done'")
+    terminal.expect(DEMO_PROMPT)
+    run(terminal, "getJobStatus(13)", "'13': 'Done'")
 
     document = json.loads(cassette.read_text())
     assert [e["stub"][1:] for e in document["entries"]] == [
@@ -270,7 +239,7 @@ def replay_command(diracsh_demo: DemoService, tmp_path: Path) -> Run:
             [sys.executable, "-m", "diracsh", "replay", *args, *credentials],
             capture_output=True,
             text=True,
-            env=_env(tmp_path / "home"),
+            env=pty_env(tmp_path / "home"),
             timeout=60,
         )
 

@@ -5,8 +5,9 @@ The client library never imports this package.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from diracsh.server.http import Server
 from diracsh.server.service import Service, remote_credentials
@@ -14,14 +15,21 @@ from diracsh.server.service import Service, remote_credentials
 if TYPE_CHECKING:
     from diracsh.server.pki import DemoPKI
 
-__all__ = ["Server", "Service", "remote_credentials", "start_demo"]
+__all__ = [
+    "Server",
+    "Service",
+    "demo_registry",
+    "remote_credentials",
+    "serve_with_demo_pki",
+    "start_demo",
+]
 
 DEMO_TOKEN_SUBJECT = "demo-token-user"
 
 
 def start_demo(
     state_dir: Path, *, host: str = "127.0.0.1", port: int = 0, background: bool = True
-) -> tuple[Server, DemoPKI]:  # noqa: F821 - imported lazily below
+) -> tuple[Server, DemoPKI]:
     """Make (or reuse) the demo PKI in *state_dir* and start the demo services.
 
     With ``background=False`` the server is created but not started: call
@@ -31,33 +39,38 @@ def start_demo(
     from diracsh.server.pki import ensure_demo_pki
 
     pki = ensure_demo_pki(state_dir)
-    registry = {
-        pki.user_dn: {
-            "username": "demo",
-            "group": "demo_user",
-            "properties": ["NormalUser"],
-        },
-        pki.admin_dn: {
-            "username": "admin",
-            "group": "demo_admin",
-            "properties": ["NormalUser", "JobAdministrator", "ServiceAdministrator"],
-        },
-        f"/O=DIRAC/CN={DEMO_TOKEN_SUBJECT}": {
-            "username": "demo",
-            "group": "demo_user",
-            "properties": ["NormalUser"],
-        },
-    }
-    server = Server(
-        demo_services(),
+    server = serve_with_demo_pki(demo_services(), pki, host=host, port=port)
+    if background:
+        server.start()
+    return server, pki
+
+
+def serve_with_demo_pki(
+    services: Sequence[Service], pki: DemoPKI, *, host: str, port: int
+) -> Server:
+    """A server for *services* that knows the demo users and accepts the demo token."""
+    return Server(
+        services,
         cert=pki.host_cert,
         key=pki.host_key,
         ca_location=pki.ca_dir,
         host=host,
         port=port,
-        registry=registry,
+        registry=demo_registry(pki),
         tokens={pki.token: DEMO_TOKEN_SUBJECT},
     )
-    if background:
-        server.start()
-    return server, pki
+
+
+def demo_registry(pki: DemoPKI) -> dict[str, dict[str, Any]]:
+    """What the demo server knows of its users, by DN (like DIRAC's Registry)."""
+    user = {"username": "demo", "group": "demo_user", "properties": ["NormalUser"]}
+    admin = {
+        "username": "admin",
+        "group": "demo_admin",
+        "properties": ["NormalUser", "JobAdministrator", "ServiceAdministrator"],
+    }
+    return {
+        pki.user_dn: user,
+        pki.admin_dn: admin,
+        f"/O=DIRAC/CN={DEMO_TOKEN_SUBJECT}": dict(user),
+    }

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from diracsh.results import S_ERROR, S_OK
-from diracsh.server import DEMO_TOKEN_SUBJECT
 from diracsh.server.http import Server
 from diracsh.server.service import Service
 from diracsh.stubs import CassetteError, Entry, NoMatch, calls, explain_miss, load
@@ -136,6 +135,7 @@ def start_replay(
     all accepted. With ``background=False`` the server is created but not
     started: call ``serve_forever()`` on it.
     """
+    from diracsh.server import serve_with_demo_pki
     from diracsh.server.pki import ensure_demo_pki
 
     entries = load(cassette)
@@ -146,15 +146,7 @@ def start_replay(
             "nothing to serve (record calls with .record FILE)"
         )
     pki = ensure_demo_pki(state_dir)
-    server = Server(
-        services,
-        cert=pki.host_cert,
-        key=pki.host_key,
-        ca_location=pki.ca_dir,
-        host=host,
-        port=port,
-        tokens={pki.token: DEMO_TOKEN_SUBJECT},
-    )
+    server = serve_with_demo_pki(services, pki, host=host, port=port)
     if background:
         server.start()
     return server, pki
