@@ -110,3 +110,21 @@ def test_dev_null_stdin_exits_at_once(home: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0
+
+
+def test_ctrl_c_cancels_a_download_and_leaves_no_partial_file(
+    shell: pexpect.spawn, tmp_path: Path
+) -> None:
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    run(shell, ".use Demo/Files")
+    shell.sendline(f".get {downloads / 'big.bin'} 512")  # 512 MiB
+    deadline = time.monotonic() + 20
+    while not any(downloads.iterdir()):  # the transfer has started writing
+        assert time.monotonic() < deadline, "the download never started"
+        time.sleep(0.05)
+    shell.sendintr()
+    shell.expect("cancelled")
+    shell.expect(DEMO_PROMPT)
+    assert list(downloads.iterdir()) == []
+    run(shell, "listFiles()", "'std.out'")  # the shell goes on

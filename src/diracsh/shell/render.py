@@ -81,6 +81,10 @@ class Printer:
     def plain(self, message: str) -> None:
         self._write(message)
 
+    def transfer_progress(self, label: str) -> TransferProgress:
+        """A progress bar for a transfer, shown only on a terminal for big ones."""
+        return TransferProgress(label, enabled=self.color)
+
     def _write(self, text: str, style: str = "") -> None:
         if not self.color or not style:
             print(text, file=self.file, flush=True)
@@ -115,3 +119,36 @@ class Printer:
                 self.style_name = "default"
                 return self._pygments_style()
         return self._style
+
+
+class TransferProgress:
+    """A prompt_toolkit progress bar in MiB, started once a transfer proves long.
+
+    Updated from the transfer's thread; nothing is drawn for transfers under
+    :attr:`MIN_BYTES` or of unknown size, or when output is not a terminal.
+    """
+
+    MIN_BYTES = 8 * 1024 * 1024
+
+    def __init__(self, label: str, *, enabled: bool) -> None:
+        self.label = label
+        self.enabled = enabled
+        self._bar: Any = None
+        self._counter: Any = None
+
+    def update(self, done: int, total: int | None) -> None:
+        if not self.enabled or total is None or total < self.MIN_BYTES:
+            return
+        if self._bar is None:
+            from prompt_toolkit.shortcuts import ProgressBar
+
+            self._bar = ProgressBar()
+            self._bar.__enter__()
+            self._counter = self._bar(label=self.label, total=total >> 20)
+        self._counter.items_completed = done >> 20
+        self._bar.invalidate()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None

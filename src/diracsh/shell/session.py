@@ -63,6 +63,14 @@ class ExitShell(Exception):
     """Raised by ``.exit``."""
 
 
+class TransferCancelled(Exception):
+    """Raised inside a transfer's progress callback to stop it (Ctrl-C)."""
+
+
+# How long Ctrl-C waits for a cancelled transfer to remove its partial file.
+_CLEANUP_SECONDS = 5.0
+
+
 @dataclass
 class Connection:
     """One connected service."""
@@ -230,10 +238,14 @@ class Shell:
         self._record(result, elapsed / 1000)
         return dict(result)
 
-    def wait(self, job: Callable[[], Any]) -> Any:
+    def wait(
+        self, job: Callable[[], Any], on_cancel: Callable[[], None] | None = None
+    ) -> Any:
         """Run *job* in a worker; Ctrl-C stops waiting for it and returns to the prompt.
 
         The worker is a daemon thread: an abandoned call never holds up leaving.
+        With *on_cancel*, Ctrl-C calls it and gives the job a moment to clean up
+        (a transfer removes its partial file) before returning.
         """
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
@@ -244,7 +256,13 @@ class Shell:
                 future.set_exception(exc)
 
         threading.Thread(target=work, daemon=True, name="diracsh-call").start()
-        return future.result()
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            if on_cancel is not None:
+                on_cancel()
+                concurrent.futures.wait([future], timeout=_CLEANUP_SECONDS)
+            raise
 
     # -- commands ----------------------------------------------------------
 
@@ -368,8 +386,22 @@ class Shell:
             raise ParseError(COMMANDS["get"])
         dest, args = argv[0], literal_args(argv[1:])
         connection = self.connection()
+        cancelled = threading.Event()
+        progress = self.printer.transfer_progress(f"{dest}")
+
+        def report(done: int, total: int | None) -> None:
+            if cancelled.is_set():
+                raise TransferCancelled(dest)
+            progress.update(done, total)
+
         started = time.perf_counter()
-        result = self.wait(lambda: connection.client.receive_file(dest, *args))
+        try:
+            result = self.wait(
+                lambda: connection.client.receive_file(dest, *args, progress=report),
+                on_cancel=cancelled.set,
+            )
+        finally:
+            progress.close()
         elapsed = (time.perf_counter() - started) * 1000
         if result.get("OK"):
             self.printer.info(
