@@ -100,3 +100,12 @@ def test_services_command_line(tmp_path: Path) -> None:
         "https://wms.example.org:8443/WorkloadManagement/TornadoJobMonitoring"
         in done.stdout
     )
+
+
+def test_huge_values_are_shortened_on_screen() -> None:
+    from diracsh.shell.render import format_result
+
+    text = format_result({"OK": True, "Value": b"x" * 5000}, shorten=True)
+    assert text == "{'OK': True,\n 'Value': <b'" + "x" * 64 + "'... (5,000 bytes)>}"
+    raw = format_result({"OK": True, "Value": "y" * 200_000}, "raw", shorten=True)
+    assert raw.endswith("... (200,036 characters in all)")

@@ -18,18 +18,56 @@ __all__ = ["FORMATS", "Printer", "format_result"]
 FORMATS = ("python", "json", "raw")
 
 
-def format_result(result: Any, fmt: str = "python", width: int = 100) -> str:
-    """The text of a result in one of :data:`FORMATS` (``rpcStub`` left out)."""
+def format_result(
+    result: Any, fmt: str = "python", width: int = 100, *, shorten: bool = False
+) -> str:
+    """The text of a result in one of :data:`FORMATS` (``rpcStub`` left out).
+
+    With *shorten*, long bytes and strings are cut for the screen (a 1 GiB
+    ``streamToClient`` result would otherwise take minutes to print).
+    """
     if isinstance(result, dict):
         result = {k: v for k, v in result.items() if k != "rpcStub"}
+    if fmt == "raw":  # the wire text: cut as a whole, never value by value
+        text = jencode.encode_unchecked(result)
+        if shorten and len(text) > _LONG_RAW:
+            text = f"{text[:_LONG_RAW]}... ({len(text):,} characters in all)"
+        return text
+    if shorten:
+        result = _shortened(result)
     if fmt == "json":
         return json.dumps(result, indent=2, default=_json_default, ensure_ascii=False)
-    if fmt == "raw":
-        return jencode.encode_unchecked(result)
     return pprint.pformat(result, width=width, sort_dicts=False)
 
 
+_LONG = 2048  # characters or bytes of one value shown on screen
+_LONG_RAW = 100_000  # characters of raw wire text shown on screen
+
+
+class _Cut:
+    """Stands for a value too long to show; prints as a note of what it was."""
+
+    def __init__(self, value: str | bytes) -> None:
+        unit = "bytes" if isinstance(value, bytes) else "characters"
+        self.text = f"{value[:64]!r}... ({len(value):,} {unit})"
+
+    def __repr__(self) -> str:
+        return f"<{self.text}>"
+
+
+def _shortened(value: Any) -> Any:
+    if isinstance(value, str | bytes):
+        return _Cut(value) if len(value) > _LONG else value
+    if isinstance(value, dict):
+        return {key: _shortened(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_shortened(item) for item in value)
+    return value
+
+
 def _json_default(value: Any) -> Any:
+    if isinstance(value, _Cut):
+        return repr(value)
     if isinstance(value, dt.datetime | dt.date):
         return (
             value.isoformat(sep=" ") if isinstance(value, dt.datetime) else str(value)
@@ -63,7 +101,7 @@ class Printer:
             errno = result.get("Errno") or 0
             self.error(f"S_ERROR errno {errno}: {result.get('Message', '')}", timing)
             return
-        text = format_result(result, self.fmt)
+        text = format_result(result, self.fmt, shorten=True)
         if self.color and self.fmt != "raw":
             self._highlighted(text)
         else:
