@@ -475,3 +475,22 @@ def test_bare_name_without_configuration_says_what_to_do() -> None:
     result = TornadoClient("WorkloadManagement/JobMonitoring").ping()
     assert result["OK"] is False
     assert "Cannot get URL for WorkloadManagement/JobMonitoring" in result["Message"]
+
+
+def test_one_info_line_per_call_and_nothing_printed(
+    server: Server,
+    pki: KitPKI,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    c = client(server, pki)
+    c.ping()  # the first call also sets up TLS
+    caplog.clear()
+    with caplog.at_level("INFO", logger="diracsh"):
+        c.getJobStatus(12)
+        c.nosuchMethod()
+    lines = [r.getMessage() for r in caplog.records if r.name == "diracsh"]
+    assert len(lines) == 2
+    assert lines[0].startswith(f"getJobStatus {server.url('Demo/Jobs')} -> 200 OK (")
+    assert lines[1].startswith(f"nosuchMethod {server.url('Demo/Jobs')} -> 501 ERROR (")
+    assert capsys.readouterr() == ("", "")
