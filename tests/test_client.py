@@ -7,11 +7,14 @@ import json
 import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from diracsh import TornadoClient, executeRPCStub
+from diracsh.client.transport import form_encode
 from diracsh.server import Server
 from tests.kit import (
     PASSPHRASE,
@@ -494,3 +497,10 @@ def test_one_info_line_per_call_and_nothing_printed(
     assert lines[0].startswith(f"getJobStatus {server.url('Demo/Jobs')} -> 200 OK (")
     assert lines[1].startswith(f"nosuchMethod {server.url('Demo/Jobs')} -> 501 ERROR (")
     assert capsys.readouterr() == ("", "")
+
+
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=40), max_size=5)
+)
+def test_form_body_is_byte_for_byte_urlencode(form: dict[str, str]) -> None:
+    assert form_encode(form) == urlencode(form).encode("ascii")

@@ -26,6 +26,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from typing import Any
 
 __all__ = [
@@ -45,6 +46,10 @@ _MODULE = "__dMod"
 
 # Types json writes natively; everything else needs a marker or is refused.
 _SCALARS = (str, int, float, bool, type(None))
+_PLAIN = frozenset(_SCALARS)
+_ONE_KEY_TYPE = frozenset({str, int, float})
+_DATETIME_SHAPE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\Z", re.ASCII)
+_DATE_SHAPE = re.compile(r"\d{4}-\d\d-\d\d\Z", re.ASCII)
 
 
 class EncodeError(TypeError):
@@ -103,14 +108,28 @@ def _from_marker(obj: dict[str, Any]) -> Any:
         raise DecodeError(f"marker {kind!r} without a string 'obj': {obj!r}")
     try:
         if kind == "dt":
-            return dt.datetime.strptime(payload, DATETIME_FORMAT)
+            return _datetime(payload)
         if kind == "date":
-            return dt.datetime.strptime(payload, DATE_FORMAT).date()
+            return _date(payload)
         if kind == "b64":
             return base64.b64decode(payload)
     except (ValueError, binascii.Error) as exc:
         raise DecodeError(f"bad {kind!r} marker {payload!r}: {exc}") from exc
     return obj
+
+
+def _datetime(text: str) -> dt.datetime:
+    # fromisoformat is many times faster than strptime; it is used only for
+    # the exact shape DIRAC writes, strptime (DIRAC's parser) for the rest.
+    if _DATETIME_SHAPE.match(text):
+        return dt.datetime.fromisoformat(text)
+    return dt.datetime.strptime(text, DATETIME_FORMAT)
+
+
+def _date(text: str) -> dt.date:
+    if _DATE_SHAPE.match(text):
+        return dt.date.fromisoformat(text)
+    return dt.datetime.strptime(text, DATE_FORMAT).date()
 
 
 def json_key(key: Any) -> str | None:
@@ -131,7 +150,38 @@ def json_key(key: Any) -> str | None:
 
 
 def check(value: Any, where: str = "value") -> None:
-    """Walk *value* and refuse, with its location, what DIRAC cannot carry."""
+    """Refuse, naming where it sits, any part of *value* DIRAC cannot carry."""
+    if not _plainly_fine(value):
+        _locate(value, where)
+
+
+def _plainly_fine(value: Any) -> bool:
+    """A fast walk over exact built-in types: True means nothing to refuse.
+
+    False means "look closer": :func:`_locate` then finds the problem and its
+    path, or accepts what only looked odd (subclasses, non-string keys).
+    """
+    kind = type(value)
+    if kind in _PLAIN:
+        return True
+    if kind is dict:
+        if _MARKER in value and _MODULE not in value:
+            return False
+        # Keys of one type among str, int and float cannot collide once written
+        # as strings; bool, None and mixed keys get the careful look.
+        key_types = set(map(type, value))
+        if len(key_types) > 1 or not key_types <= _ONE_KEY_TYPE:
+            return False
+        return all(
+            type(item) in _PLAIN or _plainly_fine(item) for item in value.values()
+        )
+    if kind is list or kind is tuple:
+        return all(type(item) in _PLAIN or _plainly_fine(item) for item in value)
+    return kind is dt.datetime or kind is dt.date or kind is bytes
+
+
+def _locate(value: Any, where: str) -> None:
+    """The slow walk: refuse the first problem with its location."""
     if isinstance(value, _SCALARS):
         return
     if isinstance(value, dict):
@@ -139,7 +189,7 @@ def check(value: Any, where: str = "value") -> None:
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             if not isinstance(item, _SCALARS):
-                check(item, f"{where}[{index}]")
+                _locate(item, f"{where}[{index}]")
     elif not isinstance(value, dt.date | bytes):
         raise EncodeError(_refusal(value, where))
 
@@ -160,7 +210,7 @@ def _check_dict(value: dict[Any, Any], where: str) -> None:
             )
         seen[text] = key
         if not isinstance(item, _SCALARS):
-            check(item, f"{where}[{key!r}]")
+            _locate(item, f"{where}[{key!r}]")
     if _MARKER in seen and _MODULE not in seen:
         raise EncodeError(
             f"{where} has a key {_MARKER!r}, which DIRAC reads as a type marker: "

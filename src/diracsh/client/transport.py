@@ -35,13 +35,42 @@ from diracsh.client.credentials import Credential, CredentialError, find_ca_loca
 from diracsh.client.identity import identity_of
 from diracsh.results import EACCES, ENOSYS, S_ERROR, S_OK
 
-__all__ = ["Transport", "build_ssl_context"]
+__all__ = ["Transport", "build_ssl_context", "form_encode"]
 
 log = logging.getLogger("diracsh")
 
 _CHUNK = 1 << 20
 _SNIPPET = 200
 _NOT_CA_FILES = (".r0", ".crl", ".signing_policy", ".namespaces", ".info")
+
+
+# What urlencode (quote_plus) writes for each ASCII character: itself for
+# letters, digits and "_.-~", "+" for a space, %XX for everything else.
+_FORM_TABLE = {
+    code: (
+        chr(code)
+        if chr(code).isalnum() or chr(code) in "_.-~"
+        else "+"
+        if code == 0x20
+        else f"%{code:02X}"
+    )
+    for code in range(128)
+}
+
+
+def form_encode(form: Mapping[str, str]) -> bytes:
+    """The form body, byte for byte what ``urllib.parse.urlencode`` gives.
+
+    JEncode text is ASCII (DIRAC writes non-ASCII as \\u escapes), so one
+    ``str.translate`` replaces urlencode's per-byte Python loop.
+    """
+    parts = []
+    for key, value in form.items():
+        if key.isascii() and value.isascii():
+            parts.append(f"{key.translate(_FORM_TABLE)}={value.translate(_FORM_TABLE)}")
+        else:
+            parts.append(urlencode({key: value}))
+    return "&".join(parts).encode("ascii")
 
 
 class _ContextAdapter(HTTPAdapter):
@@ -270,9 +299,9 @@ class Transport:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         if stream is not None:
             headers["Accept-Encoding"] = "identity"
-        # Encoded here, not by requests: the same bytes, without requests'
-        # per-call protocol checks on a dict body.
-        body = urlencode(form).encode("ascii")
+        # Encoded here, not by requests: the same bytes as its urlencode, at a
+        # fraction of the cost for big arguments (see form_encode).
+        body = form_encode(form)
         failure: Exception | None = None
         for url in self._candidates():
             started = time.perf_counter()
