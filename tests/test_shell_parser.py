@@ -10,9 +10,11 @@ from diracsh.shell.parser import (
     Call,
     Command,
     ParseError,
+    has_secret,
     is_complete,
     literal_args,
     parse_line,
+    redact,
     split_statements,
 )
 
@@ -103,3 +105,12 @@ def test_command_words_become_literals_where_they_read_as_one() -> None:
         [1, 2],
         "name",
     ]
+
+
+def test_secrets_are_found_and_redacted() -> None:
+    line = ".connect https://h/A/B as t --token SUPERSECRET123 --timeout abc"
+    assert has_secret(line)
+    assert redact(line) == ".connect https://h/A/B as t --token *** --timeout abc"
+    jwt = 'echo("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln")'
+    assert redact(jwt) == 'echo("***")'
+    assert not has_secret("getJobStatus(12)")

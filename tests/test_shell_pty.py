@@ -92,12 +92,39 @@ def test_piped_statements_run_in_order_without_escape_codes(home: Path) -> None:
         env=pty_env(home),
         timeout=60,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # one statement failed
     assert "\x1b[" not in done.stdout
     out = done.stdout
     assert out.index("'name': 'Demo/Jobs'") < out.index("'12': 'Running'")
     assert "S_ERROR errno 38" in out
     assert '"13": "Done"' in out
+    assert "Try:" not in out  # the welcome is for people at a terminal
+
+
+def piped(home: Path, script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "diracsh", "--demo"],
+        input=script,
+        capture_output=True,
+        text=True,
+        env=pty_env(home),
+        timeout=60,
+    )
+
+
+def test_piped_run_exits_0_when_every_statement_succeeds(home: Path) -> None:
+    done = piped(home, "ping()\n.format json\ngetJobStatus([12, 13])\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_typo_does_not_swallow_the_statements_after_it(home: Path) -> None:
+    done = piped(home, "echo([1, 2)\ngetJobStatus(12)  # don't\necho(1)(2)\necho(3)\n")
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("cannot read the arguments: closing parenthesis")
+    assert lines[1].startswith("{'OK': True, 'Value': {'12': 'Running'}}  (")
+    assert lines[2].startswith("not a single call: 'echo(1)(2)'")
+    assert lines[3].startswith("{'OK': True, 'Value': 3}  (")
 
 
 def test_dev_null_stdin_exits_at_once(home: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import io
 import logging
 import os
 import sys
@@ -67,6 +68,11 @@ def _client_options(args: argparse.Namespace) -> dict[str, Any]:
     }
     if getattr(args, "insecure", False):
         options["skipCACheck"] = True
+    from diracsh.client.credentials import conflicting_options
+
+    problem = conflicting_options(options)
+    if problem is not None:
+        raise UsageError(problem)
     return options
 
 
@@ -101,6 +107,17 @@ def _shell_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _port(text: str) -> int:
+    """argparse type: a TCP port number (0 picks a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is not between 0 and 65535")
+    return port
+
+
 def _serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diracsh serve",
@@ -116,7 +133,7 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="answer the calls recorded in FILE (made with .record FILE)",
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port", type=_port, default=0, help="0 picks a free port")
     parser.add_argument(
         "--state-dir", type=Path, help="where the throwaway CA and credentials live"
     )
@@ -185,7 +202,10 @@ def _setup_logging(debug: bool) -> None:
     try:
         log_file = paths().log_file
         private_dir(log_file.parent)
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        os.close(os.open(log_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
+        handlers.append(
+            logging.FileHandler(log_file, encoding="utf-8", errors="backslashreplace")
+        )
     except OSError:
         handlers.append(logging.NullHandler())
     if debug:
@@ -193,7 +213,10 @@ def _setup_logging(debug: bool) -> None:
     fmt = logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
     for handler in handlers:
         handler.setFormatter(fmt)
-    for name in ("diracsh", "tornado", "urllib3"):
+    # Warnings (urllib3's InsecureRequestWarning with --insecure, ...) go to the
+    # log too: written on the terminal they would garble the prompt.
+    logging.captureWarnings(True)
+    for name in ("diracsh", "tornado", "urllib3", "py.warnings"):
         logger = logging.getLogger(name)
         logger.handlers[:] = handlers
         logger.setLevel(logging.DEBUG if debug else logging.INFO)
@@ -204,6 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``diracsh`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    for stream in (sys.stdout, sys.stderr):
+        # A value that is not valid text (from a service, or from argv) is shown
+        # escaped rather than ending diracsh with a UnicodeEncodeError.
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     try:
         if argv and argv[0] == "serve":
             args = _serve_parser().parse_args(argv[1:])
@@ -241,10 +269,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"diracsh: {exc}", file=sys.stderr)
         return Exit.STARTUP
+    except UsageError as exc:
+        print(f"diracsh: {exc}", file=sys.stderr)
+        return Exit.USAGE
 
 
 class StartupError(Exception):
     """diracsh could not start: the message says why and what to do."""
+
+
+class UsageError(Exception):
+    """The command line is wrong: the message says how."""
 
 
 def _start_demo(host: str, port: int, state_dir: Path | None) -> Any:
@@ -255,8 +290,10 @@ def _start_demo(host: str, port: int, state_dir: Path | None) -> Any:
     try:
         return start_demo(state, host=host, port=port, background=False)
     except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else f" (state in {state})"
         raise StartupError(
-            f"cannot start the demo service on {host}:{port}: {exc.strerror or exc}"
+            f"cannot start the demo service on {host}:{port}: "
+            f"{exc.strerror or exc}{where}"
         ) from exc
 
 
@@ -312,6 +349,10 @@ def _call(args: argparse.Namespace) -> int:
         print(f"diracsh: {exc}", file=sys.stderr)
         return Exit.USAGE
     client = TornadoClient(args.target, **_client_options(args))
+    problem = client._startup_problem()
+    if problem is not None:
+        print(f"diracsh: {problem['Message']}", file=sys.stderr)
+        return Exit.STARTUP
     result = client.executeRPC(args.method, *values)
     print(format_result(result, "json" if args.json else "python"))
     return Exit.OK if result.get("OK") else Exit.S_ERROR
@@ -341,6 +382,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _shell(args: argparse.Namespace) -> int:
     from diracsh.config import Config, ConfigError, load_config, paths
+    from diracsh.shell.parser import ParseError
     from diracsh.shell.render import Printer
     from diracsh.shell.session import Shell
 
@@ -357,9 +399,12 @@ def _shell(args: argparse.Namespace) -> int:
     shell.aliases = dict(config.aliases)
     if interactive:
         shell.hold_discovery()  # released once the first prompt is drawn
-    demo = _connect_demo(shell, printer) if args.demo else None
+    demo = _connect_demo(shell, printer, interactive) if args.demo else None
     for target in args.targets:
-        shell.connect(target)
+        try:
+            shell.connect(target)
+        except ParseError as exc:
+            printer.error(str(exc))
     if not args.demo and not args.targets and interactive:
         printer.info(f"diracsh {__version__}: .connect URL to start, .help for help")
 
@@ -378,13 +423,21 @@ def _shell(args: argparse.Namespace) -> int:
             demo.stop()
 
 
-def _connect_demo(shell: Any, printer: Any) -> Any:
+def _connect_demo(shell: Any, printer: Any, interactive: bool) -> Any:
     server, pki = _start_demo("127.0.0.1", 0, None)
     server.start()
-    options = {"proxyLocation": str(pki.proxy), "caLocation": str(pki.ca_dir)}
+    # The demo user's credentials become the session's: .connect to another
+    # demo URL works without flags.
+    shell.defaults = {
+        "proxyLocation": str(pki.proxy),
+        "caLocation": str(pki.ca_dir),
+        **shell.defaults,
+    }
     for name in server.services:
-        shell.connect(server.url(name), **options)
+        shell.connect(server.url(name))
     shell.current = "Demo/Jobs"
+    if not interactive:
+        return server
     printer.info(
         f"diracsh {__version__} - demo service on https://127.0.0.1:{server.port} "
         "(throwaway CA)"

@@ -25,6 +25,7 @@ __all__ = [
     "CredentialError",
     "find_ca_location",
     "find_credential",
+    "conflicting_options",
     "find_token",
     "use_access_token",
 ]
@@ -141,11 +142,38 @@ def find_credential(
         return Credential("proxy", pem=str(kwargs["proxyString"]))
     proxy = _default_proxy(env)
     if proxy is None:
+        hint = ""
+        if find_token(env):
+            hint = (
+                " (a bearer token is there: set DIRAC_USE_ACCESS_TOKEN=yes to use it)"
+            )
         raise CredentialError(
             "No proxy found: give one with --proxy, set X509_USER_PROXY, "
-            f"or create /tmp/x509up_u{os.getuid()} (dirac-proxy-init)"
+            f"or create /tmp/x509up_u{os.getuid()} (dirac-proxy-init){hint}"
         )
     return Credential("proxy", proxy)
+
+
+def conflicting_options(kwargs: Mapping[str, Any]) -> str | None:
+    """Why these credential keywords cannot go together, or None.
+
+    One credential per client: a proxy, a certificate with its key, or a
+    token. Giving two would silently use one and ignore the other.
+    """
+    given = [
+        name
+        for name, present in (
+            ("a proxy", kwargs.get("proxyLocation")),
+            ("a certificate", kwargs.get("certFile")),
+            ("a token", kwargs.get("accessToken")),
+        )
+        if present
+    ]
+    if len(given) > 1:
+        return f"give one credential, not {' and '.join(given)}"
+    if kwargs.get("keyFile") and not kwargs.get("certFile"):
+        return "a key needs its certificate: give --cert as well as --key"
+    return None
 
 
 def use_access_token(kwargs: Mapping[str, Any], env: Mapping[str, str]) -> bool:

@@ -82,6 +82,7 @@ class TornadoClient:
             )
         self._destination = serviceName
         self._kwargs = dict(kwargs)
+        # As in DIRAC, no timeout (or 0) means the default of 600 s.
         self._kwargs[self.KW_TIMEOUT] = self._kwargs.get(self.KW_TIMEOUT) or (
             DEFAULT_TIMEOUT
         )
@@ -94,12 +95,20 @@ class TornadoClient:
 
         self._urls = self._resolve(serviceName)
         self._transport_made: Transport | None = None
+        if self._init_error is None:
+            self._init_error = _bad_timeout(self._kwargs[self.KW_TIMEOUT])
 
     # -- set-up ------------------------------------------------------------
 
     def _resolve(self, name: str) -> list[str]:
         if name.startswith("https://"):
-            return [url.strip() for url in name.split(",") if url.strip()]
+            urls = [url.strip() for url in name.split(",") if url.strip()]
+            for url in urls:
+                problem = _bad_url(url)
+                if problem is not None:
+                    self._init_error = S_ERROR(f"Cannot use {url}: {problem}")
+                    return []
+            return urls
         if "://" in name:
             scheme = name.split("://", 1)[0]
             self._init_error = S_ERROR(
@@ -231,6 +240,10 @@ class TornadoClient:
         }
         if not isinstance(dest, str | os.PathLike):
             return self._transport.download("streamToClient", form, dest, progress)
+        if not os.fspath(dest):
+            return S_ERROR("receiveFile needs a destination file name")
+        if Path(dest).is_dir():
+            return S_ERROR(f"{dest} is a directory: give the name of the file to write")
         return self._download_to_path(Path(dest), form, progress)
 
     def _download_to_path(
@@ -254,6 +267,7 @@ class TornadoClient:
                     "streamToClient", form, sink, progress
                 )
             if result["OK"]:
+                os.chmod(tmp, _new_file_mode(dest))
                 os.replace(tmp, dest)
                 return result
         except BaseException:
@@ -296,12 +310,52 @@ class TornadoClient:
 
     # -- diracsh extras ----------------------------------------------------
 
+    def _startup_problem(self) -> dict[str, Any] | None:
+        """An S_ERROR if calls cannot even start (bad URL, credentials, CAs)."""
+        if self._init_error is not None:
+            return dict(self._init_error)
+        return self._transport.prepare()
+
     def _close(self) -> None:
         if self._transport_made is not None:
             self._transport_made.close()
 
     def __repr__(self) -> str:
         return f"<TornadoClient {self._destination}>"
+
+
+def _new_file_mode(dest: Path) -> int:
+    """The mode the file would get if written directly: kept, or from the umask."""
+    try:
+        return dest.stat().st_mode & 0o777
+    except OSError:
+        mask = os.umask(0o022)  # reading the umask means setting it: put it back
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def _bad_url(url: str) -> str | None:
+    """Why *url* cannot be called, or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if not parts.hostname:
+        return "no host name in the URL"
+    if not parts.path.strip("/"):
+        return "no service path: write https://host:port/System/Component"
+    return None
+
+
+def _bad_timeout(timeout: Any) -> dict[str, Any] | None:
+    """An S_ERROR for a timeout that is not a positive number of seconds."""
+    ok = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+    if ok and 0 < timeout <= 10**6:
+        return None
+    return S_ERROR(
+        f"timeout must be a number of seconds between 0 and 1000000, not {timeout!r}"
+    )
 
 
 def encode_args(args: tuple[Any, ...] | list[Any]) -> str:

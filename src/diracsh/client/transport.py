@@ -222,6 +222,11 @@ def _check_usable(cert: Path, kind: str) -> None:
 
 def _key_failure(credential: Credential, exc: ssl.SSLError) -> str:
     text = str(exc)
+    if "PEM lib" in text and credential.key in (None, credential.cert):
+        return (
+            f"no private key in {credential.cert}: give the key file too "
+            "(--key, keyFile=...), or use a proxy file, which holds both"
+        )
     if "KEY_VALUES_MISMATCH" in text or "key values mismatch" in text:
         return f"the key does not belong to the certificate in {credential.describe()}"
     if "ee key too small" in text or "EE_KEY_TOO_SMALL" in text:
@@ -263,6 +268,14 @@ class Transport:
                     self._headers["Authorization"] = f"Bearer {credential.token}"
                 self._session = session
             return self._session
+
+    def prepare(self) -> dict[str, Any] | None:
+        """Build the session now; an S_ERROR naming the credential or CA problem."""
+        try:
+            self._ensure_session()
+        except (CredentialError, ssl.SSLError, OSError) as exc:
+            return S_ERROR(str(exc))
+        return None
 
     def close(self) -> None:
         if self._session is not None:

@@ -6,13 +6,14 @@ empty line leaves, every statement runs inside its own error boundary.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
@@ -23,7 +24,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from diracsh.config import private_dir
 from diracsh.methods import BUILTIN_METHODS, signature
 from diracsh.shell.completer import ShellCompleter
-from diracsh.shell.parser import is_complete, split_statements
+from diracsh.shell.parser import has_secret, is_complete, split_statements
 from diracsh.shell.render import Printer
 from diracsh.shell.session import ExitShell, Shell
 
@@ -31,8 +32,6 @@ __all__ = ["interactive_loop", "make_prompt_session", "piped_loop"]
 
 log = logging.getLogger("diracsh.shell")
 
-# Lines that carry a secret are kept out of the history file.
-_SECRET = re.compile(r"--token\b|--password\b|passphrase|Bearer\s", re.IGNORECASE)
 _CALL_AT_CURSOR = re.compile(r"(?:([\w./:-]+)\.)?([A-Za-z_]\w*)\s*\([^()]*$")
 
 
@@ -51,7 +50,7 @@ class PrivateFileHistory(FileHistory):
         super().__init__(str(path))
 
     def store_string(self, string: str) -> None:
-        if not _SECRET.search(string):
+        if not has_secret(string):
             super().store_string(string)
 
 
@@ -152,12 +151,22 @@ def run_block(shell: Shell, text: str) -> None:
             shell.printer.error("cancelled")
 
 
-def piped_loop(shell: Shell, lines: Iterable[str] | TextIO | None = None) -> int:
-    """Run statements read from a pipe, in order; 1 if any call failed."""
-    source = sys.stdin if lines is None else lines
-    text = "".join(line if line.endswith("\n") else line + "\n" for line in source)
-    try:
-        run_block(shell, text)
-    except ExitShell:
-        pass
-    return 0
+def piped_loop(shell: Shell, lines: Iterable[str] | None = None) -> int:
+    """Run statements read from a pipe, in order.
+
+    Returns 0 when every statement succeeded, 1 when any failed (an S_ERROR,
+    a statement that could not be read), 130 when Ctrl-C stopped the run.
+    """
+    if lines is None:
+        # Bytes that are not UTF-8 become U+FFFD rather than ending the run.
+        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+        lines = stdin
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    for statement in split_statements(text):
+        try:
+            shell.execute(statement)
+        except ExitShell:
+            break
+        if shell.interrupted:
+            return 130
+    return 1 if shell.failures else 0

@@ -20,6 +20,7 @@ from prompt_toolkit.completion import (
 )
 from prompt_toolkit.document import Document
 
+from diracsh.shell.parser import redact
 from diracsh.shell.session import COMMANDS, Shell
 
 __all__ = ["ShellCompleter"]
@@ -50,7 +51,7 @@ class ShellCompleter(Completer):
         try:
             yield from self._completions(document, complete_event)
         except Exception:  # a completer bug must never end the session
-            log.exception("completion failed for %r", document.text)
+            log.exception("completion failed for %r", redact(document.text))
 
     def _completions(
         self, document: Document, event: CompleteEvent

@@ -30,6 +30,25 @@ _TARGET = re.compile(r"^\s*(?:(?P<alias>[\w./:-]+?)\.)?(?P<method>[A-Za-z_]\w*)\
 _CONSTRUCTORS = {"datetime": dt.datetime, "date": dt.date}
 
 
+# Input that carries a secret: a token flag and its value, a bearer token, a JWT.
+_SECRET = re.compile(
+    r"(--token|--password|--passphrase)(\s+|=)\S+"
+    r"|(Bearer\s+)\S+"
+    r"|eyJ[\w-]{8,}\.[\w-]+\.[\w-]*",
+    re.IGNORECASE,
+)
+
+
+def has_secret(line: str) -> bool:
+    """Whether a line holds a secret (such lines are kept out of the history)."""
+    return _SECRET.search(line) is not None
+
+
+def redact(line: str) -> str:
+    """*line* with its secrets replaced, fit for a log."""
+    return _SECRET.sub(lambda m: f"{m[1] or m[3] or ''}{m[2] or ''}***", line)
+
+
 class ParseError(ValueError):
     """The line is not a call or command; the message says what to type instead."""
 
@@ -81,8 +100,10 @@ def parse_call(text: str) -> Call:
     except SyntaxError as exc:
         raise ParseError(f"cannot read the arguments: {exc.msg}") from exc
     node = tree.body
-    if not isinstance(node, ast.Call):
-        raise ParseError(f"not a single call: {text!r:.60}")
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        raise ParseError(
+            f"not a single call: {text!r:.60}; write one method(arg, ...) per line"
+        )
     if node.keywords:
         names = ", ".join(k.arg or "**" for k in node.keywords)
         raise ParseError(
@@ -161,28 +182,23 @@ def literal_args(words: list[str]) -> list[Any]:
 
 
 def is_complete(text: str) -> bool:
-    """False while a call still has open brackets or an open string (keep reading)."""
+    """False while a call still waits for more lines: an unclosed bracket or an
+    unclosed triple-quoted string. Anything else is complete, errors included
+    (they are reported, not waited on: one typo must not swallow what follows).
+    """
     stripped = text.strip()
     if not stripped or stripped.startswith((".", "#")):
         return True
-    depth = 0
-    quote = ""
-    escaped = False
-    for char in stripped:
-        if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-    return depth <= 0 and not quote
+    match = _TARGET.match(stripped)
+    source = "f" + stripped[match.end() - 1 :] if match else stripped
+    try:
+        compile(source, "<input>", "eval", dont_inherit=True)
+    except SyntaxError as exc:
+        message = str(exc.msg)
+        return not ("was never closed" in message or "unterminated triple" in message)
+    except ValueError:  # e.g. NUL characters: complete, and reported as such
+        return True
+    return True
 
 
 def split_statements(text: str) -> list[str]:

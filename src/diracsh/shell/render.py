@@ -102,12 +102,11 @@ class Printer:
             self.error(f"S_ERROR errno {errno}: {result.get('Message', '')}", timing)
             return
         text = format_result(result, self.fmt, shorten=True)
+        suffix = f"  {timing}" if timing else ""
         if self.color and self.fmt != "raw":
-            self._highlighted(text)
+            self._highlighted(text, suffix)
         else:
-            self._write(text)
-        if timing:
-            self._write(timing, "ansibrightblack")
+            self._write(text + suffix)
 
     def error(self, message: str, suffix: str = "") -> None:
         line = f"{message}  {suffix}" if suffix else message
@@ -132,14 +131,24 @@ class Printer:
 
         print_formatted_text(FormattedText([(style, text)]), file=self.file)
 
-    def _highlighted(self, text: str) -> None:
+    def _highlighted(self, text: str, suffix: str = "") -> None:
         from prompt_toolkit import print_formatted_text
-        from prompt_toolkit.formatted_text import PygmentsTokens
+        from prompt_toolkit.formatted_text import (
+            FormattedText,
+            PygmentsTokens,
+            merge_formatted_text,
+        )
         from pygments.lexers.python import PythonLexer
 
         tokens = list(PythonLexer().get_tokens(text))
+        while tokens and tokens[-1][1] == "\n":  # the lexer ends with a newline
+            tokens.pop()
+        parts: list[Any] = [
+            PygmentsTokens(tokens),
+            FormattedText([("ansibrightblack", suffix)]),
+        ]
         print_formatted_text(
-            PygmentsTokens(tokens), file=self.file, style=self._pygments_style()
+            merge_formatted_text(parts), file=self.file, style=self._pygments_style()
         )
 
     def _pygments_style(self) -> Any:

@@ -20,9 +20,20 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from diracsh.client import TornadoClient
-from diracsh.client.credentials import CredentialError, find_credential
+from diracsh.client.credentials import (
+    CredentialError,
+    conflicting_options,
+    find_credential,
+)
 from diracsh.methods import BUILTIN_METHODS, signature
-from diracsh.shell.parser import Call, Command, ParseError, literal_args, parse_line
+from diracsh.shell.parser import (
+    Call,
+    Command,
+    ParseError,
+    literal_args,
+    parse_line,
+    redact,
+)
 from diracsh.shell.render import FORMATS, Printer
 
 if TYPE_CHECKING:
@@ -107,6 +118,8 @@ class Shell:
         self._lock = threading.Lock()
         self.recorder: Recorder | None = None
         self._held: list[Connection] | None = None
+        self.failures = 0  # statements that failed (for a piped run's exit status)
+        self.interrupted = False  # Ctrl-C stopped a statement
         self.aliases: dict[str, str] = {}  # from the config file: name -> URL
 
     # -- connections -------------------------------------------------------
@@ -122,8 +135,16 @@ class Shell:
             alias, target = alias or target, self.aliases[target]
         merged = {**self.defaults, **options}
         client = TornadoClient(target, **merged)
+        problem = client._startup_problem() if client._init_error else None
+        if problem is not None:
+            raise ParseError(problem["Message"])
         url = client.getDestinationService() or target
-        alias = alias or urlsplit(url).path.strip("/") or target
+        if alias is None:
+            alias = urlsplit(url).path.strip("/") or target
+            taken = self.connections.get(alias)
+            if taken is not None and taken.url != url:
+                # The same service on another server: keep both.
+                alias = f"{alias}@{urlsplit(url).netloc}"
         connection = Connection(alias, url, client, merged)
         with self._lock:
             self.connections[alias] = connection
@@ -211,11 +232,14 @@ class Shell:
         except ExitShell:
             raise
         except ParseError as exc:
+            self.failures += 1
             self.printer.error(str(exc))
         except KeyboardInterrupt:
+            self.interrupted = True
             self.printer.error("cancelled")
         except Exception as exc:
-            log.exception("command failed: %s", line)
+            self.failures += 1
+            log.exception("command failed: %s", redact(line))
             self.printer.error(
                 f"internal error ({type(exc).__name__}: {exc}); see the log"
             )
@@ -234,9 +258,15 @@ class Shell:
             lambda: connection.client.executeRPC(call.method, *call.args)
         )
         elapsed = (time.perf_counter() - started) * 1000
-        self.printer.result(result, elapsed)
+        self._show(result, elapsed)
         self._record(result, elapsed / 1000)
         return dict(result)
+
+    def _show(self, result: dict[str, Any], elapsed_ms: float) -> None:
+        """Print a call's result; an S_ERROR counts as a failed statement."""
+        if not result.get("OK"):
+            self.failures += 1
+        self.printer.result(result, elapsed_ms)
 
     def wait(
         self, job: Callable[[], Any], on_cancel: Callable[[], None] | None = None
@@ -285,6 +315,10 @@ class Shell:
         self.printer.plain("Keys:     Tab completes, Ctrl-C cancels, Ctrl-D leaves")
 
     def _help_method(self, name: str) -> None:
+        command = name.lstrip(".")
+        if command in COMMANDS:
+            self.printer.plain(COMMANDS[command])
+            return
         alias, _, method = name.rpartition(".")
         connection = self.connection(alias or None)
         info = connection.methods.get(method) or BUILTIN_METHODS.get(method)
@@ -309,9 +343,14 @@ class Shell:
         if len(rest) >= 2 and rest[0] == "as":
             alias, rest = rest[1], rest[2:]
         options = parse_credential_flags(rest)
+        replacing = alias in self.connections
         connection = self.connect(target, alias, **options)
         self.current = connection.alias
-        self.printer.info(f"connected {connection.alias} -> {connection.url}")
+        verb = "replaced" if replacing else "added"
+        self.printer.info(
+            f"{verb} {connection.alias} -> {connection.url} "
+            "(checked in the background: .services shows its state)"
+        )
 
     def cmd_use(self, argv: list[str]) -> None:
         if len(argv) != 1:
@@ -408,7 +447,7 @@ class Shell:
                 f"saved {result['Value']} bytes to {dest} ({elapsed:.1f} ms)"
             )
         else:
-            self.printer.result(result, elapsed)
+            self._show(result, elapsed)
 
     # -- cassettes: .record, .replay, .put ----------------------------------
 
@@ -519,7 +558,7 @@ class Shell:
         started = time.perf_counter()
         result = self.wait(lambda: connection.client.sendFile(path, file_id))
         elapsed = (time.perf_counter() - started) * 1000
-        self.printer.result(result, elapsed)
+        self._show(result, elapsed)
         if "rpcStub" in result:  # a file that could not be read made no call
             self._record(result, elapsed / 1000)
 
@@ -544,9 +583,15 @@ def parse_credential_flags(argv: list[str]) -> dict[str, Any]:
             )
         value: Any = argv[index + 1]
         if flag == "--timeout":
-            value = float(value)
+            try:
+                value = float(value)
+            except ValueError:
+                raise ParseError(f"--timeout takes seconds, not {value!r}") from None
         options[_CREDENTIAL_FLAGS[flag]] = value
         index += 2
+    problem = conflicting_options(options)
+    if problem is not None:
+        raise ParseError(problem)
     return options
 
 

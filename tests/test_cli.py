@@ -1,0 +1,132 @@
+"""The command line: exit codes, and what reaches the log."""
+
+from __future__ import annotations
+
+import io
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from diracsh import TornadoClient
+from diracsh.shell.render import Printer
+from diracsh.shell.session import Shell
+from diracsh.testing import DemoService
+from tests.pty import pty_env
+
+
+def diracsh(
+    home: Path, *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "diracsh", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=pty_env(home),
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["--proxy", "/nonexistent", "--ca-dir", "{ca}"],
+            3,
+            "cannot read /nonexistent",
+        ),
+        (
+            ["--proxy", "{proxy}", "--ca-dir", "/nonexistent"],
+            3,
+            "/nonexistent does not",
+        ),
+        (["--proxy", "{proxy}", "--token", "T"], 2, "give one credential, not a proxy"),
+        (["--key", "K"], 2, "a key needs its certificate"),
+        (["--proxy", "{proxy}", "--timeout", "-1"], 3, "timeout must be a number"),
+    ],
+    ids=["missing-proxy", "missing-ca", "two-credentials", "key-alone", "bad-timeout"],
+)
+def test_call_exit_codes(
+    diracsh_demo: DemoService, tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    pki = diracsh_demo.pki
+    argv = [a.format(proxy=pki.proxy, ca=pki.ca_dir) for a in args]
+    done = diracsh(tmp_path, "call", diracsh_demo.url(), "ping", *argv)
+    assert done.returncode == code, done.stderr
+    assert message in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://127.0.0.1:8443/Demo/Jobs", "not http://"),
+        ("https://127.0.0.1:99999/Demo/Jobs", "not a valid URL"),
+        ("https://127.0.0.1:8443", "no service path"),
+    ],
+    ids=["http", "port-out-of-range", "no-path"],
+)
+def test_call_with_an_unusable_url_exits_3(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    done = diracsh(tmp_path, "call", url, "ping")
+    assert done.returncode == 3
+    assert message in done.stderr
+
+
+def test_call_results_exit_0_and_1(diracsh_demo: DemoService, tmp_path: Path) -> None:
+    creds = [
+        "--proxy",
+        str(diracsh_demo.pki.proxy),
+        "--ca-dir",
+        str(diracsh_demo.pki.ca_dir),
+    ]
+    ok = diracsh(
+        tmp_path, "call", diracsh_demo.url(), "getJobStatus", "12", "--json", *creds
+    )
+    assert (ok.returncode, ok.stdout) == (
+        0,
+        '{\n  "OK": true,\n  "Value": {\n    "12": "Running"\n  }\n}\n',
+    )
+    failed = diracsh(tmp_path, "call", diracsh_demo.url(), "noSuch", *creds)
+    assert failed.returncode == 1
+    assert "38" in failed.stdout
+
+
+def test_secrets_never_reach_the_log(tmp_path: Path) -> None:
+    script = ".connect https://h:1/Demo/Jobs as t --token SUPERSECRET123 --timeout x\n"
+    done = diracsh(tmp_path, "--demo", stdin=script)
+    assert "--timeout takes seconds, not 'x'" in done.stdout
+    log = tmp_path / "log" / "diracsh.log"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert "SUPERSECRET123" not in log.read_text()
+    history = tmp_path / "data" / "history"
+    assert not history.exists() or "SUPERSECRET123" not in history.read_text()
+
+
+def test_connect_refuses_what_cannot_work(diracsh_demo: DemoService) -> None:
+    out = io.StringIO()
+    shell = Shell(Printer(out, color=False))
+    shell.execute(".connect http://127.0.0.1:8443/Demo/Jobs")
+    assert "diracsh speaks DIRAC's HTTPS protocol only" in out.getvalue()
+    assert shell.connections == {}
+
+
+def test_receive_file_into_a_directory_is_refused_before_downloading(
+    diracsh_demo: DemoService, tmp_path: Path
+) -> None:
+    result = diracsh_demo.client("Demo/Files").receiveFile(str(tmp_path), "std.out")
+    assert (
+        result["Message"]
+        == f"{tmp_path} is a directory: give the name of the file to write"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("timeout", [-1, float("inf"), float("nan"), True, "10"])
+def test_bad_timeouts_are_an_s_error_not_an_exception(timeout: object) -> None:
+    result = TornadoClient("https://127.0.0.1:1/Demo/Jobs", timeout=timeout).ping()
+    assert result["OK"] is False
+    assert result["Message"].startswith("timeout must be a number of seconds")
