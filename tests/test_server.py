@@ -161,3 +161,16 @@ def test_eight_threads_of_calls_all_correct(server: Server, pki: KitPKI) -> None
     for thread in threads:
         thread.join(timeout=300)
     assert failures == []
+
+
+def test_wrong_number_of_arguments_is_an_s_error_not_a_500(
+    server: Server, pki: KitPKI
+) -> None:
+    client = TornadoClient(
+        server.url("Demo/Jobs"),
+        proxyLocation=str(pki.proxy),
+        caLocation=str(pki.ca_dir),
+    )
+    assert client.echo(1, 2)["Message"] == (
+        "Function echo cannot take 2 arguments: too many positional arguments"
+    )

@@ -117,7 +117,9 @@ class Service:
         """Run *method* as *credentials*; exceptions propagate (HTTP 500)."""
         function = self.lookup(method)
         assert function is not None
-        mismatch = self.check_types(method, args)
+        mismatch = self.check_types(method, args) or _check_arity(
+            function, method, args
+        )
         if mismatch is not None:
             return mismatch
         token = _credentials.set(credentials or {})
@@ -182,6 +184,17 @@ class Service:
             "doc": doc.splitlines()[0] if doc else "",
             "auth": self.authorization(method),
         }
+
+
+def _check_arity(
+    function: Callable[..., Any], method: str, args: Sequence[Any]
+) -> dict[str, Any] | None:
+    """An S_ERROR for a call with too few or too many arguments (else a 500)."""
+    try:
+        inspect.signature(function).bind(*args)
+    except TypeError as exc:
+        return S_ERROR(f"Function {method} cannot take {len(args)} arguments: {exc}")
+    return None
 
 
 def _type_names(want: Any) -> str:
