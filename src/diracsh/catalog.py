@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,6 +43,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from diracsh.config import paths, private_dir
+from diracsh.files import write_private
 from diracsh.methods import BUILTIN_METHODS, signature
 
 __all__ = [
@@ -593,10 +593,7 @@ def _write_cached(cache: Path, catalog: Catalog, fingerprint: str) -> None:
     data = {"format": CACHE_FORMAT, "fingerprint": fingerprint, **catalog.to_json()}
     try:
         private_dir(cache.parent)
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, cache)
+        write_private(cache, json.dumps(data))
     except OSError as exc:
         log.warning("cannot cache the catalog in %s: %s", cache, exc)
 

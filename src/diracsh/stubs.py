@@ -48,7 +48,6 @@ import os
 import pprint
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,7 +55,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from diracsh import jencode
+from diracsh import files, jencode
 
 if sys.platform != "win32":
     import fcntl
@@ -409,24 +408,13 @@ def append(path: str | os.PathLike[str], entries: Sequence[Entry]) -> int:
 
 def _write_private(path: Path, text: str) -> None:
     try:
-        # mkstemp creates the file 0600, whatever the umask.
-        fd, name = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-        )
+        files.write_private(path, text)
     except OSError as exc:
-        raise CassetteError(f"cannot write into {path.parent}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(name, path)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
-        if isinstance(exc, OSError):
-            raise CassetteError(f"cannot write {path}: {exc.strerror}") from exc
-        raise
+        if not os.access(path.parent, os.W_OK):
+            where = f"into {path.parent}"
+        else:
+            where = str(path)
+        raise CassetteError(f"cannot write {where}: {exc.strerror}") from exc
 
 
 @contextlib.contextmanager

@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import threading
 import time
 import zlib
@@ -42,6 +41,7 @@ from typing import Any
 from diraccfg import CFG
 
 from diracsh.config import paths, private_dir
+from diracsh.files import write_private
 
 __all__ = [
     "ENV_CFG",
@@ -291,14 +291,7 @@ def write_cache(path: Path, servers: Sequence[str], data: RemoteData) -> None:
         "checked": data.checked,
         "data": data.text,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(stored, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_private(path, json.dumps(stored))
 
 
 def update_cache(

@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from diracsh import files
+
 if sys.platform != "win32":
     import fcntl
 
@@ -580,37 +582,9 @@ def dn_string(name: x509.Name) -> str:
 # --------------------------------------------------------------------------
 
 
-def _temp_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-
-
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
-    tmp = _temp_sibling(path)
-    # O_EXCL: never reuse (or follow a symlink planted at) the temp name; the
-    # mode is set at creation so the data is never readable by others.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            # The umask can only have removed bits; restore exactly `mode`.
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def write_private(path: Path, data: bytes) -> None:
-    """Atomically write ``data`` to ``path`` with mode 0600.
-
-    The data goes to a temporary file in the same directory, created 0600,
-    which then replaces ``path``: readers see the old or the new content,
-    never a partial file, and the content is never world-readable.
-    """
-    _atomic_write(Path(path), data, 0o600)
+    """Atomically write ``data`` to ``path`` with mode 0600 (see diracsh.files)."""
+    files.write_private(path, data)
 
 
 def _write_public(path: Path, data: bytes) -> None:
@@ -618,7 +592,7 @@ def _write_public(path: Path, data: bytes) -> None:
     with contextlib.suppress(OSError):
         if path.read_bytes() == data:
             return
-    _atomic_write(path, data, 0o644)
+    files.atomic_write(path, data, 0o644)
 
 
 def _ca_file_name(name: str, index: int) -> str:
@@ -626,7 +600,7 @@ def _ca_file_name(name: str, index: int) -> str:
 
 
 def _atomic_symlink(target: str, link: Path) -> None:
-    tmp = _temp_sibling(link)
+    tmp = link.with_name(f".{link.name}.{secrets.token_hex(8)}.tmp")
     os.symlink(target, tmp)
     try:
         os.replace(tmp, link)
@@ -828,7 +802,7 @@ def _store_issued(layout: _Layout, role: str, issued: Issued) -> None:
     _private_dir(layout.state_dir / role)
     # Key first: a reader that sees the new cert then also finds its key.
     write_private(layout.part(role, key_name), issued.key_pem())
-    _atomic_write(layout.part(role, cert_name), issued.cert_pem(), 0o644)
+    files.atomic_write(layout.part(role, cert_name), issued.cert_pem(), 0o644)
 
 
 def _create_credentials(layout: _Layout) -> _Credentials:
