@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,3 +128,19 @@ def test_unwritable_home_falls_back_to_memory_with_one_warning(tmp_path: Path) -
     assert isinstance(history, InMemoryHistory)
     assert out.getvalue().count("\n") == 1
     assert "history not saved" in out.getvalue()
+
+
+def test_connect_completes_aliases_then_configured_services(
+    shell: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = Path(__file__).parent / "data" / "dirac-v9.cfg"
+    monkeypatch.setenv("DIRACSH_DIRAC_CFG", str(data))
+    shell.aliases = {"jobs": "https://h:8443/WorkloadManagement/JobMonitoring"}
+    assert complete(shell, ".connect j") == [".connect jobs"]  # never waits
+    deadline = time.monotonic() + 10
+    while "WorkloadManagement/JobMonitoring" not in shell.connect_targets():
+        assert time.monotonic() < deadline, "configured services never loaded"
+        time.sleep(0.05)
+    assert complete(shell, ".connect WorkloadManagement/JobM") == [
+        ".connect WorkloadManagement/JobMonitoring"
+    ]

@@ -94,6 +94,11 @@ class ShellCompleter(Completer):
             for alias in self.shell.connections:
                 if alias.startswith(word):
                     yield Completion(alias, -len(word))
+        elif name == "connect" and " " not in rest.strip():
+            word = rest.split(" ")[-1]
+            for target in self.shell.connect_targets():
+                if target.startswith(word):
+                    yield Completion(target, -len(word))
         elif name == "help":
             yield from (
                 Completion(c.text.rstrip("("), c.start_position, display=c.display)

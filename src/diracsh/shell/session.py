@@ -121,6 +121,7 @@ class Shell:
         self.failures = 0  # statements that failed (for a piped run's exit status)
         self.interrupted = False  # Ctrl-C stopped a statement
         self.aliases: dict[str, str] = {}  # from the config file: name -> URL
+        self._services: list[str] | None = None  # configured System/Component names
 
     # -- connections -------------------------------------------------------
 
@@ -211,6 +212,32 @@ class Shell:
                 raise ParseError("no service connected: .connect URL first")
             raise ParseError(f"no service called {name!r} (connected: {known})")
         return self.connections[name]
+
+    def connect_targets(self) -> list[str]:
+        """What ``.connect`` may name: config aliases and configured services.
+
+        The configured services are looked up once, in the background (it may
+        ask the Configuration Server); until then only the aliases are offered.
+        """
+        with self._lock:
+            if self._services is None:
+                self._services = []
+                threading.Thread(
+                    target=self._load_services, daemon=True, name="diracsh-services"
+                ).start()
+            services = self._services
+        return sorted(self.aliases) + sorted(services)
+
+    def _load_services(self) -> None:
+        from diracsh.client.resolve import known_services
+
+        try:
+            found = sorted(known_services(https_only=True))
+        except Exception as exc:  # no configuration is normal: nothing to offer
+            log.info("no configured services to complete: %s", exc)
+            return
+        with self._lock:
+            self._services = found
 
     def method_names(self, alias: str | None = None) -> list[str]:
         try:
