@@ -141,6 +141,6 @@ def test_connect_completes_aliases_then_configured_services(
     while "WorkloadManagement/JobMonitoring" not in shell.connect_targets():
         assert time.monotonic() < deadline, "configured services never loaded"
         time.sleep(0.05)
-    assert complete(shell, ".connect WorkloadManagement/JobM") == [
+    assert complete(shell, ".connect WorkloadManagement/JobMo") == [
         ".connect WorkloadManagement/JobMonitoring"
     ]
