@@ -504,3 +504,22 @@ def test_one_info_line_per_call_and_nothing_printed(
 )
 def test_form_body_is_byte_for_byte_urlencode(form: dict[str, str]) -> None:
     assert form_encode(form) == urlencode(form).encode("ascii")
+
+
+def test_send_file_reports_upload_progress(
+    server: Server, pki: KitPKI, tmp_path: Path
+) -> None:
+    source = tmp_path / "big.bin"
+    source.write_bytes(bytes(range(256)) * 4096)  # 1 MiB
+    seen: list[tuple[int, int | None]] = []
+    files = client(server, pki, "Demo/Files")
+    result = files.send_file(
+        source, "big.bin", progress=lambda s, t: seen.append((s, t))
+    )
+    assert result["Value"] == "SB:DemoSE|/demo/big.bin"
+    assert result["rpcStub"][1] == "streamFromClient"
+    total = seen[-1][1]
+    assert total is not None and total > 1024 * 1024  # base64 and form encoding
+    assert seen[-1][0] == total
+    assert [sent for sent, _ in seen] == sorted(sent for sent, _ in seen)
+    assert files.getFileBytes("big.bin")["Value"] == source.read_bytes()

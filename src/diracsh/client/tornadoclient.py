@@ -198,7 +198,12 @@ class TornadoClient:
         result["rpcStub"] = (self._getBaseStub(), method, list(args))
         return result
 
-    def _call(self, method: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    def _call(
+        self,
+        method: str,
+        args: tuple[Any, ...],
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> dict[str, Any]:
         if self._init_error is not None:
             return dict(self._init_error)
         try:
@@ -206,7 +211,7 @@ class TornadoClient:
         except jencode.EncodeError as exc:
             return S_ERROR(f"{method}: nothing sent, {exc}")
         form = {"method": method, "args": encoded, **self._extra_form}
-        return self._transport.call(method, form)
+        return self._transport.call(method, form, progress)
 
     def receiveFile(
         self, destFile: str | os.PathLike[str] | IO[bytes], *args: Any
@@ -283,11 +288,24 @@ class TornadoClient:
         arguments), so it is held in memory; DIRAC servers refuse bodies over
         100 MiB.
         """
+        return self.send_file(filename, fileID)
+
+    def send_file(
+        self,
+        filename: str | os.PathLike[str],
+        fileID: Any,  # noqa: N803
+        *,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`sendFile` with an optional ``progress(sent, total)`` callback."""
         try:
             data = Path(filename).read_bytes()
         except OSError as exc:
             return S_ERROR(f"cannot read {filename}: {exc.strerror}")
-        return self.executeRPC("streamFromClient", fileID, "", len(data), data)
+        args = (fileID, "", len(data), data)
+        result = self._call("streamFromClient", args, progress)
+        result["rpcStub"] = (self._getBaseStub(), "streamFromClient", list(args))
+        return result
 
     def getServiceName(self) -> str:  # noqa: N802
         """``System/Component`` (the path of the service's URL)."""

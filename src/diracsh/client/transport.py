@@ -16,6 +16,7 @@ A read timeout does not: the server may be running the call.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import ssl
@@ -284,9 +285,17 @@ class Transport:
 
     # -- calls -------------------------------------------------------------
 
-    def call(self, method: str, form: Mapping[str, str]) -> dict[str, Any]:
-        """Send one RPC and return its result dict (never raises)."""
-        return self._send(method, form, None)
+    def call(
+        self,
+        method: str,
+        form: Mapping[str, str],
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> dict[str, Any]:
+        """Send one RPC and return its result dict (never raises).
+
+        *progress(sent, total)* follows the upload of the request body.
+        """
+        return self._send(method, form, None, progress)
 
     def download(
         self,
@@ -303,6 +312,7 @@ class Transport:
         method: str,
         form: Mapping[str, str],
         stream: tuple[IO[bytes], Callable[[int, int | None], None] | None] | None,
+        upload: Callable[[int, int | None], None] | None = None,
     ) -> dict[str, Any]:
         try:
             session = self._ensure_session()
@@ -321,7 +331,7 @@ class Transport:
             started = time.perf_counter()
             try:
                 response = session.send(
-                    _prepared(session, url, body, headers),
+                    _prepared(session, url, body, headers, upload),
                     timeout=self.timeout,
                     stream=stream is not None,
                 )
@@ -363,7 +373,11 @@ class Transport:
 
 
 def _prepared(
-    session: requests.Session, url: str, body: bytes, headers: Mapping[str, str]
+    session: requests.Session,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    upload: Callable[[int, int | None], None] | None = None,
 ) -> requests.PreparedRequest:
     """The POST as ``session.post`` would prepare it, without its per-call merging.
 
@@ -377,12 +391,29 @@ def _prepared(
     request.headers = CaseInsensitiveDict(cast(Mapping[str, str], session.headers))
     request.headers.update(headers)
     request.headers["Content-Length"] = str(len(body))
-    request.body = body
+    # requests streams a file-like body as it is read; typed as bytes only.
+    request.body = body if upload is None else _Upload(body, upload)  # type: ignore[assignment]
     request.hooks = {"response": []}
     request._cookies = None  # type: ignore[attr-defined]
     if session.cookies:  # a load balancer's sticky cookie goes back, as with post
         request.prepare_cookies(session.cookies)
     return request
+
+
+class _Upload(io.BytesIO):
+    """A request body that reports how much of it was sent (``.put``'s bar)."""
+
+    def __init__(
+        self, data: bytes, progress: Callable[[int, int | None], None]
+    ) -> None:
+        super().__init__(data)
+        self._total = len(data)
+        self._progress = progress
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self._progress(self.tell(), self._total)
+        return chunk
 
 
 def _interpret(response: requests.Response, method: str, url: str) -> dict[str, Any]:

@@ -582,8 +582,16 @@ class Shell:
             raise ParseError(COMMANDS["put"])
         path, file_id = argv[0], literal_args(argv[1:])[0]
         connection = self.connection()
+        progress = self.printer.transfer_progress(path)
         started = time.perf_counter()
-        result = self.wait(lambda: connection.client.sendFile(path, file_id))
+        try:
+            result = self.wait(
+                lambda: connection.client.send_file(
+                    path, file_id, progress=progress.update
+                )
+            )
+        finally:
+            progress.close()
         elapsed = (time.perf_counter() - started) * 1000
         self._show(result, elapsed)
         if "rpcStub" in result:  # a file that could not be read made no call
