@@ -523,3 +523,28 @@ def test_send_file_reports_upload_progress(
     assert seen[-1][0] == total
     assert [sent for sent, _ in seen] == sorted(sent for sent, _ in seen)
     assert files.getFileBytes("big.bin")["Value"] == source.read_bytes()
+
+
+def test_whoami_with_a_proxy_of_a_proxy_names_the_user(
+    server: Server, pki: KitPKI, tmp_path: Path
+) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from diracsh.server.pki import Issued, make_proxy, proxy_file_bytes, write_private
+
+    pem = pki.proxy.read_bytes()
+    first_cert, user_cert = x509.load_pem_x509_certificates(pem)  # keys are skipped
+    first_key = serialization.load_pem_private_key(pem, password=None)
+    first = Issued(first_cert, first_key)  # type: ignore[arg-type]
+    second = make_proxy(first, hours=1)
+    path = tmp_path / "proxy2.pem"
+    write_private(
+        path,
+        proxy_file_bytes(second, first)
+        + user_cert.public_bytes(serialization.Encoding.PEM),
+    )
+    value = client(server, pki, proxyLocation=str(path)).whoami()["Value"]
+    assert value["DN"] == pki.user_dn
+    assert value["isProxy"] is True
+    assert value["subject"].count("/CN=") == 3  # user CN + two proxy CNs

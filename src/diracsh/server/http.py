@@ -205,9 +205,12 @@ class Server:
 
 
 def _peer_chain(sock: ssl.SSLSocket) -> list[x509.Certificate]:
-    # Python 3.13 gives the verified chain; older versions only the leaf, which
-    # is enough: a proxy's identity is its subject without the proxy CNs.
-    get_chain = getattr(sock, "get_verified_chain", None)
+    # The verified chain is public from Python 3.13; 3.10 to 3.12 have it on the
+    # private _sslobj. Without it, only the leaf: a proxy's owner is then its
+    # subject without the proxy CNs.
+    get_chain = getattr(sock, "get_verified_chain", None) or getattr(
+        getattr(sock, "_sslobj", None), "get_verified_chain", None
+    )
     if get_chain is not None:
         try:
             pems = [c.public_bytes() for c in get_chain()]
