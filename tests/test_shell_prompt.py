@@ -144,3 +144,21 @@ def test_connect_completes_aliases_then_configured_services(
     assert complete(shell, ".connect WorkloadManagement/JobMo") == [
         ".connect WorkloadManagement/JobMonitoring"
     ]
+
+
+def test_history_command_lists_recent_or_matching_lines(
+    shell: Shell, tmp_path: Path
+) -> None:
+    history = PrivateFileHistory(tmp_path / "history")
+    for line in ("ping()", "getJobStatus(12)", "killJob(13)", "getJobStatus(14)"):
+        history.append_string(line)
+    shell.history = history
+    out = shell.printer.file
+    shell.execute(".history 2")
+    shell.execute(".history getJobStatus")
+    assert out.getvalue().splitlines() == [  # type: ignore[attr-defined]
+        "    3  killJob(13)",
+        "    4  getJobStatus(14)",
+        "    2  getJobStatus(12)",
+        "    4  getJobStatus(14)",
+    ]

@@ -124,6 +124,7 @@ def toolbar(shell: Shell, text: str) -> FormattedText:
 def interactive_loop(shell: Shell, history: History, *, vi_mode: bool = False) -> int:
     """Read, run, print until Ctrl-D or .exit; returns the exit status."""
     session = make_prompt_session(shell, history, vi_mode=vi_mode)
+    shell.history = history
 
     def first_render(app: object) -> None:
         session.app.after_render -= first_render

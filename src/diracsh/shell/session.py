@@ -37,6 +37,8 @@ from diracsh.shell.parser import (
 from diracsh.shell.render import FORMATS, Printer
 
 if TYPE_CHECKING:
+    from prompt_toolkit.history import History
+
     from diracsh.stubs import Entry, Outcome, Recorder
 
 __all__ = ["COMMANDS", "Connection", "Shell"]
@@ -57,6 +59,7 @@ COMMANDS = {
     "put": ".put FILE FILE_ID       upload FILE with sendFile (streamFromClient)",
     "record": ".record FILE|off        append every following call to a cassette",
     "replay": ".replay FILE [--diff]   make a cassette's calls again, compare results",
+    "history": ".history [N|TEXT]       the last N (20) lines, or lines with TEXT",
     "exit": ".exit                   leave (Ctrl-D too)",
 }
 
@@ -121,6 +124,7 @@ class Shell:
         self.failures = 0  # statements that failed (for a piped run's exit status)
         self.interrupted = False  # Ctrl-C stopped a statement
         self.aliases: dict[str, str] = {}  # from the config file: name -> URL
+        self.history: History | None = None  # set by the interactive loop
         self._services: list[str] | None = None  # configured System/Component names
 
     # -- connections -------------------------------------------------------
@@ -378,6 +382,19 @@ class Shell:
             f"{verb} {connection.alias} -> {connection.url} "
             "(checked in the background: .services shows its state)"
         )
+
+    def cmd_history(self, argv: list[str]) -> None:
+        if self.history is None:
+            raise ParseError("no history in a piped run")
+        lines = list(reversed(list(self.history.load_history_strings())))
+        numbered = list(enumerate(lines, start=1))
+        text = " ".join(argv)
+        if text and not text.isdigit():
+            numbered = [(n, line) for n, line in numbered if text in line]
+        else:
+            numbered = numbered[-(int(text) if text else 20) :]
+        for number, line in numbered:
+            self.printer.plain(f"{number:>5}  {line}")
 
     def cmd_use(self, argv: list[str]) -> None:
         if len(argv) != 1:
