@@ -412,7 +412,7 @@ def test_default_catalog_from_diracsh_dirac_sources(
     toy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(catalog.ENV_SOURCES, str(toy))
-    monkeypatch.setattr(catalog, "_default", None)
+    monkeypatch.setattr(catalog.cache, "_default", None)
     url = "https://toys.example.org:8443/Widget/TornadoGadget"
     assert methods_for(url, None)["getGadget"]["types"] == ["int", "list | NoneType"]
     assert sorted(methods_for("Nowhere/Nothing", None)) == ["echo", "ping", "whoami"]
