@@ -48,6 +48,7 @@ _MODULE = "__dMod"
 _SCALARS = (str, int, float, bool, type(None))
 _PLAIN = frozenset(_SCALARS)
 _ONE_KEY_TYPE = frozenset({str, int, float})
+_LEAVES = frozenset({*_SCALARS, dt.datetime, dt.date, bytes})
 _DATETIME_SHAPE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\Z", re.ASCII)
 _DATE_SHAPE = re.compile(r"\d{4}-\d\d-\d\d\Z", re.ASCII)
 
@@ -159,25 +160,31 @@ def _plainly_fine(value: Any) -> bool:
     """A fast walk over exact built-in types: True means nothing to refuse.
 
     False means "look closer": :func:`_locate` then finds the problem and its
-    path, or accepts what only looked odd (subclasses, non-string keys).
+    path, or accepts what only looked odd (subclasses, non-string keys). The
+    walk keeps a list of containers still to look at instead of recursing, and
+    lets a comprehension skip the scalars, which are most of any value.
     """
-    kind = type(value)
-    if kind in _PLAIN:
-        return True
-    if kind is dict:
-        if _MARKER in value and _MODULE not in value:
+    pending = [value]
+    while pending:
+        value = pending.pop()
+        kind = type(value)
+        if kind is dict:
+            if _MARKER in value and _MODULE not in value:
+                return False
+            # Keys of one type among str, int and float cannot collide once
+            # written as strings; bool, None and mixed keys get the careful look.
+            key_types = set(map(type, value))
+            if len(key_types) > 1 or not key_types <= _ONE_KEY_TYPE:
+                return False
+            items: Any = value.values()
+        elif kind is list or kind is tuple:
+            items = value
+        elif kind in _LEAVES:
+            continue
+        else:
             return False
-        # Keys of one type among str, int and float cannot collide once written
-        # as strings; bool, None and mixed keys get the careful look.
-        key_types = set(map(type, value))
-        if len(key_types) > 1 or not key_types <= _ONE_KEY_TYPE:
-            return False
-        return all(
-            type(item) in _PLAIN or _plainly_fine(item) for item in value.values()
-        )
-    if kind is list or kind is tuple:
-        return all(type(item) in _PLAIN or _plainly_fine(item) for item in value)
-    return kind is dt.datetime or kind is dt.date or kind is bytes
+        pending += [item for item in items if type(item) not in _PLAIN]
+    return True
 
 
 def _locate(value: Any, where: str) -> None:
