@@ -99,7 +99,7 @@ def config_of(path: Path) -> DiracConfig:
     ],
 )
 def test_setups_layout(name: str, urls: list[str]) -> None:
-    assert resolve_service_urls(name, config_of(SETUPS_CFG)) == urls
+    assert resolve_service_urls(name, config_of(SETUPS_CFG), shuffle=False) == urls
 
 
 def test_setup_option_picks_the_instance(tmp_path: Path) -> None:
@@ -139,7 +139,27 @@ def test_setup_option_picks_the_instance(tmp_path: Path) -> None:
     ],
 )
 def test_v9_layout(name: str, urls: list[str]) -> None:
-    assert resolve_service_urls(name, config_of(V9_CFG)) == urls
+    assert resolve_service_urls(name, config_of(V9_CFG), shuffle=False) == urls
+
+
+def test_urls_are_shuffled_within_a_rank_failover_and_preferred_stay_put() -> None:
+    config = config_of(V9_CFG)
+    main = [
+        "https://vo-main1.example.org:8443/Framework/TornadoNotification",
+        "https://vo-main2.example.org:8443/Framework/TornadoNotification",
+    ]
+    backup = "https://backup.example.org:8443/Framework/TornadoNotification"
+    seen = set()
+    for _ in range(200):  # the chance of one order 200 times is 2**-199
+        urls = resolve_service_urls("Framework/Notification", config)
+        assert sorted(urls[:2]) == main and urls[2] == backup
+        seen.add(urls[0])
+    assert seen == set(main)
+
+    preferred = "https://wms.cern.ch:8443/WorkloadManagement/TornadoJobManager"
+    for _ in range(50):
+        urls = resolve_service_urls("WorkloadManagement/JobManager", config)
+        assert urls[0] == preferred and len(urls) == 2
 
 
 def test_dips_only_service_says_diracsh_cannot_call_it() -> None:

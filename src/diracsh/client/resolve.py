@@ -9,9 +9,10 @@ For service ``S/C`` in a configuration (see :mod:`diracsh.client.dirac_config`):
    Operations option ``MainServers``; a missing port becomes ``:443`` for
    https, a missing path ``/S/C``; duplicates are dropped;
 3. ``FailoverURLs/C`` of the same section is appended;
-4. URLs matching ``/DIRAC/PreferredURLPatterns`` come first. Otherwise the
-   order is the configuration's: DIRAC shuffles each list, diracsh does not
-   (the client moves past dead URLs itself);
+4. URLs matching ``/DIRAC/PreferredURLPatterns`` come first; like DIRAC,
+   :func:`resolve_service_urls` shuffles the URLs of each preference rank
+   (of the main list and of the failover list apart) so that clients spread
+   over the servers; listings keep the configuration's order;
 5. only https URLs are usable: diracsh does not speak DIRAC's dips://.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import logging
+import random
 import re
 import sys
 from collections.abc import Mapping
@@ -61,8 +63,12 @@ def resolve_service_urls(
     config: DiracConfig | None = None,
     *,
     client_options: Mapping[str, Any] | None = None,
+    shuffle: bool = True,
 ) -> list[str]:
     """The https URLs of service *name* (``System/Component``), failover last.
+
+    Within each preference rank the order is random, as DIRAC's, unless
+    *shuffle* is False.
 
     *config* defaults to :func:`current_config`, which reaches the
     Configuration Server with the credentials in *client_options*
@@ -75,7 +81,11 @@ def resolve_service_urls(
     except ConfigError as exc:
         raise LookupError(f"{exc}, or give the service's full https:// URL") from exc
 
-    urls = configured_urls(config, system, component)
+    groups = _url_groups(config, system, component)
+    if shuffle:
+        for group in groups:
+            random.shuffle(group)
+    urls = [url for group in groups for url in group]
     if not urls:
         raise LookupError(
             f"{name} is not in the DIRAC configuration (no {system}/URLs/{component} "
@@ -95,21 +105,32 @@ def resolve_service_urls(
 def configured_urls(config: DiracConfig, system: str, component: str) -> list[str]:
     """Every URL of ``system/component`` in *config*, whatever the scheme.
 
+    In the configuration's order, preferred URLs first and failover URLs last.
     Raises LookupError for a URL that cannot be completed.
     """
+    return [url for group in _url_groups(config, system, component) for url in group]
+
+
+def _url_groups(config: DiracConfig, system: str, component: str) -> list[list[str]]:
+    """The URLs in groups DIRAC shuffles apart: main then failover, by rank."""
     section = _urls_section(config, system, component)
     if section is None:
         return []
-    urls: list[str] = []
+    groups: list[list[str]] = []
+    seen: set[str] = set()
     for kind in ("URLs", "FailoverURLs"):
         listed = config.option_list(f"{section}/{kind}/{component}")
-        group = [
+        urls = [
             _complete(url, system, component)
             for entry in listed
             for url in _expand(entry, config, f"{section}/{kind}/{component}")
         ]
-        urls += _by_preference(group, config)
-    return list(dict.fromkeys(urls))
+        for group in _by_preference(urls, config):
+            fresh = [url for url in dict.fromkeys(group) if url not in seen]
+            seen.update(fresh)
+            if fresh:
+                groups.append(fresh)
+    return groups
 
 
 def _urls_section(config: DiracConfig, system: str, component: str) -> str | None:
@@ -172,19 +193,19 @@ def _complete(url: str, system: str, component: str) -> str:
     return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
 
 
-def _by_preference(urls: list[str], config: DiracConfig) -> list[str]:
+def _by_preference(urls: list[str], config: DiracConfig) -> list[list[str]]:
+    """*urls* in groups by the first ``PreferredURLPatterns`` entry they match."""
     patterns = []
     for text in config.option_list("/DIRAC/PreferredURLPatterns"):
         try:
             patterns.append(re.compile(text))
         except re.error as exc:
             log.warning("ignoring PreferredURLPatterns entry %r: %s", text, exc)
-
-    def rank(url: str) -> int:
+    groups: list[list[str]] = [[] for _ in range(len(patterns) + 1)]
+    for url in urls:
         matching = (i for i, pattern in enumerate(patterns) if pattern.match(url))
-        return next(matching, len(patterns))
-
-    return sorted(urls, key=rank)  # stable: configuration order within a rank
+        groups[next(matching, len(patterns))].append(url)
+    return groups
 
 
 def known_services(
