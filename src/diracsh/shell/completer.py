@@ -20,8 +20,9 @@ from prompt_toolkit.completion import (
 )
 from prompt_toolkit.document import Document
 
+from diracsh.shell.commands import COMMANDS
 from diracsh.shell.parser import redact
-from diracsh.shell.session import COMMANDS, Shell
+from diracsh.shell.session import Shell
 
 __all__ = ["ShellCompleter"]
 

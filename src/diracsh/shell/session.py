@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import fnmatch
-import functools
 import logging
 import threading
 import time
@@ -20,65 +19,32 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from diracsh.client import TornadoClient
-from diracsh.client.credentials import (
-    CredentialError,
-    conflicting_options,
-    find_credential,
-)
 from diracsh.methods import BUILTIN_METHODS, signature
+from diracsh.shell.cassettes import CassetteCommands
+from diracsh.shell.commands import COMMANDS
+from diracsh.shell.credential_flags import describe_credential, parse_credential_flags
 from diracsh.shell.parser import (
     Call,
     Command,
     ParseError,
-    literal_args,
     parse_line,
     redact,
 )
 from diracsh.shell.render import FORMATS, Printer
+from diracsh.shell.transfers import TransferCommands
 
 if TYPE_CHECKING:
     from prompt_toolkit.history import History
 
-    from diracsh.stubs import Entry, Outcome, Recorder
+    from diracsh.stubs import Recorder
 
-__all__ = ["COMMANDS", "Connection", "Shell"]
+__all__ = ["Connection", "ExitShell", "Shell"]
 
 log = logging.getLogger("diracsh.shell")
-
-COMMANDS = {
-    "help": ".help [method]          this help, or one method's signature",
-    "connect": ".connect TARGET [as ALIAS] [--proxy F | --cert F --key F | "
-    "--token T] [--ca-dir D] [--insecure]",
-    "use": ".use ALIAS               make ALIAS the current service",
-    "services": ".services [--all]       the connected services (--all: configured)",
-    "disconnect": ".disconnect [ALIAS]     close a connection",
-    "methods": ".methods [PATTERN]      the current service's methods",
-    "whoami": ".whoami                 your credential, and the server's view",
-    "format": ".format python|json|raw how results are shown",
-    "get": ".get DEST [ARG ...]     download streamToClient(ARG ...) into DEST",
-    "put": ".put FILE FILE_ID       upload FILE with sendFile (streamFromClient)",
-    "record": ".record FILE|off        append every following call to a cassette",
-    "replay": ".replay FILE [--diff]   make a cassette's calls again, compare results",
-    "history": ".history [N|TEXT]       the last N (20) lines, or lines with TEXT",
-    "exit": ".exit                   leave (Ctrl-D too)",
-}
-
-_CREDENTIAL_FLAGS = {
-    "--proxy": "proxyLocation",
-    "--cert": "certFile",
-    "--key": "keyFile",
-    "--token": "accessToken",
-    "--ca-dir": "caLocation",
-    "--timeout": "timeout",
-}
 
 
 class ExitShell(Exception):
     """Raised by ``.exit``."""
-
-
-class TransferCancelled(Exception):
-    """Raised inside a transfer's progress callback to stop it (Ctrl-C)."""
 
 
 # How long Ctrl-C waits for a cancelled transfer to remove its partial file.
@@ -110,7 +76,7 @@ class Connection:
         return not self.options.get("skipCACheck")
 
 
-class Shell:
+class Shell(CassetteCommands, TransferCommands):
     """Runs what the person types against the connected services."""
 
     def __init__(self, printer: Printer | None = None) -> None:
@@ -464,207 +430,6 @@ class Shell:
             raise ParseError(f".format {'|'.join(FORMATS)} (now {self.printer.fmt})")
         self.printer.fmt = argv[0]
 
-    def cmd_get(self, argv: list[str]) -> None:
-        if not argv:
-            raise ParseError(COMMANDS["get"])
-        dest, args = argv[0], literal_args(argv[1:])
-        connection = self.connection()
-        cancelled = threading.Event()
-        progress = self.printer.transfer_progress(f"{dest}")
-
-        def report(done: int, total: int | None) -> None:
-            if cancelled.is_set():
-                raise TransferCancelled(dest)
-            progress.update(done, total)
-
-        started = time.perf_counter()
-        try:
-            result = self.wait(
-                lambda: connection.client.receive_file(dest, *args, progress=report),
-                on_cancel=cancelled.set,
-            )
-        finally:
-            progress.close()
-        elapsed = (time.perf_counter() - started) * 1000
-        if result.get("OK"):
-            self.printer.info(
-                f"saved {result['Value']} bytes to {dest} ({elapsed:.1f} ms)"
-            )
-        else:
-            self._show(result, elapsed)
-
-    # -- cassettes: .record, .replay, .put ----------------------------------
-
-    def cmd_record(self, argv: list[str]) -> None:
-        from diracsh.stubs import CassetteError, Recorder, calls
-
-        if not argv:
-            self._recording_status()
-            return
-        if len(argv) != 1:
-            raise ParseError(COMMANDS["record"])
-        if argv == ["off"]:
-            self._stop_recording()
-            return
-        self.recorder = None
-        try:
-            self.recorder = Recorder(argv[0], secrets=self._secrets())
-        except CassetteError as exc:
-            self.printer.error(f"not recording: {exc}")
-            return
-        count = self.recorder.count
-        after = f" after its {calls(count)}" if count else ""
-        self.printer.info(
-            f"recording every call to {argv[0]}{after}; .record off stops"
-        )
-
-    def _recording_status(self) -> None:
-        from diracsh.stubs import calls
-
-        if self.recorder is None:
-            self.printer.plain("not recording: .record FILE starts")
-        else:
-            added = calls(self.recorder.added)
-            self.printer.plain(
-                f"recording to {self.recorder.path} ({added} so far): .record off stops"
-            )
-
-    def _stop_recording(self) -> None:
-        from diracsh.stubs import calls
-
-        recorder, self.recorder = self.recorder, None
-        if recorder is None:
-            self.printer.plain("not recording")
-        else:
-            self.printer.info(f"recorded {calls(recorder.added)} to {recorder.path}")
-
-    def _record(self, result: dict[str, Any], seconds: float) -> None:
-        if self.recorder is None:
-            return
-        from diracsh.stubs import CassetteError
-
-        try:
-            self.recorder.record(result, seconds)
-        except CassetteError as exc:
-            self.recorder = None
-            self.printer.error(f"recording stopped: {exc}")
-
-    def _secrets(self) -> list[str]:
-        from diracsh.stubs import secrets_of
-
-        found = set(secrets_of(self.defaults))
-        for connection in list(self.connections.values()):
-            found.update(secrets_of(connection.options))
-        return sorted(found)
-
-    def cmd_replay(self, argv: list[str]) -> None:
-        from diracsh.stubs import CassetteError, load
-
-        files = [a for a in argv if a != "--diff"]
-        if len(files) != 1 or any(a.startswith("--") and a != "--diff" for a in argv):
-            raise ParseError(COMMANDS["replay"])
-        try:
-            entries = load(files[0])
-        except CassetteError as exc:
-            self.printer.error(str(exc))
-            return
-        self._replay_all(entries, diff="--diff" in argv)
-
-    def _replay_all(self, entries: list[Entry], diff: bool) -> None:
-        from diracsh.stubs import replay_entry, service_path, summary
-
-        clients = {service_path(c.url): c.client for c in self.connections.values()}
-        secrets = self._secrets()
-        outcomes: list[Outcome] = []
-        for entry in entries:
-            job = functools.partial(
-                replay_entry, entry, clients, diff=diff, secrets=secrets
-            )
-            outcome: Outcome = self.wait(job)
-            self._show_outcome(outcome, diff)
-            outcomes.append(outcome)
-        self.printer.info(summary(outcomes))
-
-    def _show_outcome(self, outcome: Outcome, diff: bool) -> None:
-        head, *rest = outcome.lines(with_diff=diff)
-        if outcome.same:
-            self.printer.plain(head)
-        else:
-            self.printer.error(head)
-        for line in rest:
-            self.printer.plain(line)
-
-    def cmd_put(self, argv: list[str]) -> None:
-        if len(argv) != 2:
-            raise ParseError(COMMANDS["put"])
-        path, file_id = argv[0], literal_args(argv[1:])[0]
-        connection = self.connection()
-        progress = self.printer.transfer_progress(path)
-        started = time.perf_counter()
-        try:
-            result = self.wait(
-                lambda: connection.client.send_file(
-                    path, file_id, progress=progress.update
-                )
-            )
-        finally:
-            progress.close()
-        elapsed = (time.perf_counter() - started) * 1000
-        self._show(result, elapsed)
-        if "rpcStub" in result:  # a file that could not be read made no call
-            self._record(result, elapsed / 1000)
-
     def close(self) -> None:
         for connection in self.connections.values():
             connection.client._close()
-
-
-def parse_credential_flags(argv: list[str]) -> dict[str, Any]:
-    """``--proxy F --ca-dir D --insecure ...`` into TornadoClient keywords."""
-    options: dict[str, Any] = {}
-    index = 0
-    while index < len(argv):
-        flag = argv[index]
-        if flag == "--insecure":
-            options["skipCACheck"] = True
-            index += 1
-            continue
-        if flag not in _CREDENTIAL_FLAGS or index + 1 >= len(argv):
-            raise ParseError(
-                f"unknown or incomplete option {flag!r}: {COMMANDS['connect']}"
-            )
-        value: Any = argv[index + 1]
-        if flag == "--timeout":
-            try:
-                value = float(value)
-            except ValueError:
-                raise ParseError(f"--timeout takes seconds, not {value!r}") from None
-        options[_CREDENTIAL_FLAGS[flag]] = value
-        index += 2
-    problem = conflicting_options(options)
-    if problem is not None:
-        raise ParseError(problem)
-    return options
-
-
-def describe_credential(options: dict[str, Any], *, full: bool = False) -> str:
-    """Which credential a connection uses (never its content), for people."""
-    try:
-        credential = find_credential(options)
-    except CredentialError as exc:
-        return f"no credential ({exc})"
-    text = credential.describe()
-    if full and credential.cert is not None:
-        from diracsh.client.identity import identity_of
-
-        try:
-            identity = identity_of(credential.cert)
-        except CredentialError as exc:
-            return f"{text}: {exc}"
-        kind = "proxy" if identity.is_proxy else "certificate"
-        hours, rest = divmod(identity.seconds_left, 3600)
-        text = (
-            f"{identity.dn} ({kind}, {hours}h{rest // 60:02d}m left, "
-            f"issuer {identity.issuer})"
-        )
-    return text
