@@ -157,7 +157,7 @@ class TornadoClient:
         return self._transport_made
 
     def _build_tls(self) -> tuple[Credential, ssl.SSLContext]:
-        from diracsh.client.transport import build_ssl_context
+        from diracsh.client.tls import build_ssl_context
 
         kwargs = self._kwargs
         if kwargs.get(self.KW_PROXY_CHAIN) and not kwargs.get(self.KW_PROXY_STRING):

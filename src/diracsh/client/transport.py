@@ -18,33 +18,28 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import IO, Any, cast
 from urllib.parse import urlencode
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from diracsh import jencode
-from diracsh.client.credentials import Credential, CredentialError, find_ca_location
-from diracsh.client.identity import identity_of
+from diracsh.client.credentials import Credential, CredentialError
+from diracsh.client.tls import ContextAdapter
 from diracsh.results import EACCES, ENOSYS, S_ERROR, S_OK
 
-__all__ = ["Transport", "build_ssl_context", "form_encode"]
+__all__ = ["Transport", "form_encode"]
 
 log = logging.getLogger("diracsh")
 
 _CHUNK = 1 << 20
 _SNIPPET = 200
-_NOT_CA_FILES = (".r0", ".crl", ".signing_policy", ".namespaces", ".info")
 
 
 # What urlencode (quote_plus) writes for each ASCII character: itself for
@@ -98,167 +93,6 @@ def _quote(text: str) -> str:
     return text
 
 
-class _ContextAdapter(HTTPAdapter):
-    """Mounts our own SSL context: the CAs and client certificate live in it."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
-        super().__init__(pool_connections=4, pool_maxsize=16)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        # requests would add its own CA bundle here; grid services are
-        # verified against the grid CAs in our context and nothing else.
-        return None
-
-
-def build_ssl_context(
-    credential: Credential,
-    ca_location: str | os.PathLike[str] | None = None,
-    *,
-    verify: bool = True,
-    password: Callable[[str], str | bytes] | None = None,
-) -> ssl.SSLContext:
-    """A client TLS context that trusts the grid CAs and presents *credential*."""
-    # Not create_default_context(): it would also trust the system's web CAs.
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    _apply_dirac_tls_env(context)
-    if verify:
-        _load_cas(context, find_ca_location(ca_location))
-    else:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if credential.kind in ("proxy", "cert", "host"):
-        _load_credential(context, credential, password)
-    return context
-
-
-def _apply_dirac_tls_env(context: ssl.SSLContext) -> None:
-    """The TLS knobs DIRAC's client reads from the environment."""
-    if ciphers := os.environ.get("DIRAC_HTTPS_SSL_CIPHERS"):
-        context.set_ciphers(ciphers)
-    if low := os.environ.get("DIRAC_HTTPS_SSL_METHOD_MIN"):
-        context.minimum_version = getattr(ssl.TLSVersion, low)
-    if high := os.environ.get("DIRAC_HTTPS_SSL_METHOD_MAX"):
-        context.maximum_version = getattr(ssl.TLSVersion, high)
-
-
-def _load_cas(context: ssl.SSLContext, location: Path) -> None:
-    if location.is_file():
-        context.load_verify_locations(cafile=str(location))
-        return
-    names = sorted(os.listdir(location))
-    if any(_is_hash_link(name) for name in names):
-        # OpenSSL looks CAs up lazily by subject hash: fast for big grid dirs.
-        context.load_verify_locations(capath=str(location))
-        return
-
-    # A directory of plain PEM files without hash links: load each file.
-    loaded = 0
-    for name in names:
-        path = location / name
-        if name.startswith(".") or name.endswith(_NOT_CA_FILES) or not path.is_file():
-            continue
-        try:
-            context.load_verify_locations(cafile=str(path))
-            loaded += 1
-        except ssl.SSLError:
-            log.debug("skipping %s: not a PEM CA certificate", path)
-    if not loaded:
-        raise CredentialError(
-            f"CA directory {location} holds no CA certificate: put the CA's .pem "
-            "file there (and run `openssl rehash` on it for large directories)"
-        )
-
-
-def _is_hash_link(name: str) -> bool:
-    stem, _, suffix = name.partition(".")
-    return (
-        len(stem) == 8
-        and suffix.isdigit()
-        and all(c in "0123456789abcdef" for c in stem)
-    )
-
-
-def _load_credential(
-    context: ssl.SSLContext,
-    credential: Credential,
-    password: Callable[[str], str | bytes] | None,
-) -> None:
-    if credential.pem is not None:
-        _load_pem_text(context, credential.pem)
-        return
-    assert credential.cert is not None
-    _check_usable(credential.cert, credential.kind)
-    key = credential.key or credential.cert
-    asked: list[bool] = []
-
-    def ask() -> str | bytes:
-        asked.append(True)
-        if password is None:
-            raise CredentialError(
-                f"the key {key} is encrypted and no passphrase callback was given"
-            )
-        return password(f"Passphrase for {key}: ")
-
-    try:
-        context.load_cert_chain(str(credential.cert), str(key), password=ask)
-    except ssl.SSLError as exc:
-        if asked and password is not None:
-            raise CredentialError(f"wrong passphrase for {key}") from exc
-        raise CredentialError(_key_failure(credential, exc)) from exc
-    except OSError as exc:
-        raise CredentialError(f"cannot read {credential.describe()}: {exc}") from exc
-
-
-def _load_pem_text(context: ssl.SSLContext, pem: str) -> None:
-    # ssl can only load a chain from a file: write it 0600, load, delete at once,
-    # so the key never outlives this call on disk (DIRAC's client leaves it).
-    fd, name = tempfile.mkstemp(prefix="diracsh-proxy-", suffix=".pem")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(pem)
-        context.load_cert_chain(name)
-    except ssl.SSLError as exc:
-        raise CredentialError(f"the proxy string is not a usable proxy: {exc}") from exc
-    finally:
-        os.unlink(name)
-
-
-def _check_usable(cert: Path, kind: str) -> None:
-    """Name the common causes of refusal before OpenSSL gives its own string."""
-    identity = identity_of(cert)
-    if identity.seconds_left <= 0:
-        hint = "make a new one (dirac-proxy-init)" if identity.is_proxy else "renew it"
-        raise CredentialError(
-            f"the {kind} {cert} expired at {identity.not_after:%Y-%m-%d %H:%M} UTC: "
-            f"{hint}"
-        )
-    if 0 < identity.key_bits < 2048:
-        raise CredentialError(
-            f"the {kind} {cert} has a {identity.key_bits}-bit key, which OpenSSL's "
-            "default security level refuses (and so do servers): make one with "
-            "2048 bits or more (dirac-proxy-init --bits 2048)"
-        )
-
-
-def _key_failure(credential: Credential, exc: ssl.SSLError) -> str:
-    text = str(exc)
-    if "PEM lib" in text and credential.key in (None, credential.cert):
-        return (
-            f"no private key in {credential.cert}: give the key file too "
-            "(--key, keyFile=...), or use a proxy file, which holds both"
-        )
-    if "KEY_VALUES_MISMATCH" in text or "key values mismatch" in text:
-        return f"the key does not belong to the certificate in {credential.describe()}"
-    if "ee key too small" in text or "EE_KEY_TOO_SMALL" in text:
-        return f"the key of {credential.describe()} is too small for OpenSSL"
-    return f"cannot use {credential.describe()}: {text}"
-
-
 class Transport:
     """Posts DIRAC forms to a service's URLs and turns every outcome into a result."""
 
@@ -287,7 +121,7 @@ class Transport:
                 credential, context = self._factory()
                 session = requests.Session()
                 session.trust_env = False  # no netrc/proxy lookups on every call
-                session.mount("https://", _ContextAdapter(context))
+                session.mount("https://", ContextAdapter(context))
                 session.verify = context.verify_mode != ssl.CERT_NONE
                 if credential.token:
                     self._headers["Authorization"] = f"Bearer {credential.token}"
