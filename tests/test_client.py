@@ -301,8 +301,14 @@ def test_connection_refused_says_so(pki: KitPKI) -> None:
             ["HTTP 500", "text/html", "500: boom"],
         ),
         (http_response("200 OK", b"[1, 2]", "application/json"), ["not a result dict"]),
+        (
+            http_response(
+                "200 OK", b"[" * 100_000 + b"]" * 100_000, "application/json"
+            ),
+            ["nested too deeply"],
+        ),
     ],
-    ids=["404-html", "empty-200", "html-200", "500-html", "json-list"],
+    ids=["404-html", "empty-200", "html-200", "500-html", "json-list", "too-deep"],
 )
 def test_odd_answers_become_s_error_with_status_and_type(
     pki: KitPKI, response: bytes, fragments: list[str]
@@ -559,3 +565,76 @@ def test_whoami_with_a_proxy_of_a_proxy_names_the_user(
     assert value["DN"] == pki.user_dn
     assert value["isProxy"] is True
     assert value["subject"].count("/CN=") == 3  # user CN + two proxy CNs
+
+
+def _form_sent(pki: KitPKI, call: Any) -> dict[str, list[str]]:
+    """The form fields of the one request *call(base_url)* makes."""
+    seen: list[bytes] = []
+
+    def respond(request: bytes) -> bytes:
+        seen.append(request)
+        return http_response("200 OK", b'{"OK": true, "Value": 1}', "application/json")
+
+    with raw_server(pki, respond) as base:
+        call(f"{base}/Demo/Jobs")
+    assert len(seen) == 1
+    return parse_qs(seen[0].split(b"\r\n\r\n", 1)[1].decode(), keep_blank_values=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        pytest.param(({1234: "Done", 1.5: "x", True: 1, None: 2},), {}, id="keys"),
+        pytest.param(
+            (dt.datetime(2024, 1, 2, 3, 4, 5), b"\x89PNG\x00", (1, 2), "é"),
+            {},
+            id="types",
+        ),
+        pytest.param((), {"extraCredentials": ""}, id="explicit-empty-extra"),
+        pytest.param(
+            (),
+            {
+                "delegatedDN": "/O=x/CN=y",
+                "delegatedGroup": "g",
+                "extraCredentials": "z",
+            },
+            id="delegation-beats-extra",
+        ),
+        pytest.param((), {"extraCredentials": "hosts", "VO": "gridvo"}, id="vo"),
+    ],
+)
+def test_the_form_on_the_wire_is_what_dirac_sends(
+    dirac_ref: Any, pki: KitPKI, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    env = {"X509_CERT_DIR": str(pki.ca_dir), "X509_USER_PROXY": str(pki.proxy)}
+    theirs = _form_sent(
+        pki, lambda url: dirac_ref.call(url, "echo", *args, kwargs=kwargs, env=env)
+    )
+    options = {"proxyLocation": str(pki.proxy), "caLocation": str(pki.ca_dir)}
+    ours = _form_sent(
+        pki, lambda url: TornadoClient(url, **options, **kwargs).echo(*args)
+    )
+    assert ours == theirs
+    assert set(ours) >= {"method", "args", "clientVO", "clientSetup"}
+
+
+def test_host_certificate_extra_credentials_give_way_as_in_dirac(
+    pki: KitPKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIRAC_X509_HOST_CERT", str(pki.client_host_cert))
+    monkeypatch.setenv("DIRAC_X509_HOST_KEY", str(pki.client_host_key))
+    ca = str(pki.ca_dir)
+
+    def sent(**kwargs: Any) -> list[str] | None:
+        form = _form_sent(
+            pki,
+            lambda url: TornadoClient(
+                url, useCertificates=True, caLocation=ca, **kwargs
+            ).ping(),
+        )
+        return form.get("extraCredentials")
+
+    assert sent() == ['"hosts"']
+    assert sent(extraCredentials="") is None  # an explicit empty value wins
+    assert sent(delegatedDN="/O=x/CN=y", delegatedGroup="g") == ['["/O=x/CN=y", "g"]']
+    assert TornadoClient("X/Y").VAL_EXTRA_CREDENTIALS_HOST == "hosts"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import math
 from typing import Any
 
@@ -102,6 +103,38 @@ def test_decode_never_imports_what_the_peer_names() -> None:
     # DIRAC's exploit test: a class marker naming sys.exit must stay plain data.
     text = '{"__dCls": "exit", "__dMod": "sys", "code": 3}'
     assert jencode.loads(text) == {"__dCls": "exit", "__dMod": "sys", "code": 3}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"__dCls": "foo"}',
+        '{"__dCls": "set", "obj": [1, 2]}',
+        '{"__dCls": 7, "obj": "x"}',
+        '{"__dCls": ["dt"], "obj": "x"}',
+    ],
+)
+def test_unknown_markers_stay_data(text: str) -> None:
+    assert jencode.loads(f'{{"Value": {text}}}') == {"Value": json.loads(text)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"__dCls": "dt"}', '{"__dCls": "b64", "obj": 3}', '{"__dCls": "dt", "obj": "x"}'],
+)
+def test_malformed_value_markers_are_decode_errors(text: str) -> None:
+    with pytest.raises(jencode.DecodeError, match="marker"):
+        jencode.loads(text)
+
+
+def test_deep_nesting_is_a_codec_error_not_a_recursion_error() -> None:
+    with pytest.raises(jencode.DecodeError, match="nested too deeply"):
+        jencode.loads("[" * 100_000 + "]" * 100_000)
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(jencode.EncodeError, match="nested too deeply"):
+        jencode.encode(deep)
 
 
 def test_class_markers_pass_through_unchanged() -> None:

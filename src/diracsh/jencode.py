@@ -43,6 +43,7 @@ DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 DATE_FORMAT = "%Y-%m-%d"
 _MARKER = "__dCls"
 _MODULE = "__dMod"
+_VALUE_MARKERS = frozenset({"dt", "date", "b64"})
 
 # Types json writes natively; everything else needs a marker or is refused.
 _SCALARS = (str, int, float, bool, type(None))
@@ -73,7 +74,10 @@ def encode(value: Any) -> str:
 
 def encode_unchecked(value: Any) -> str:
     """:func:`encode` without the walk; for values already given to :func:`check`."""
-    return json.dumps(value, default=_to_marker)
+    try:
+        return json.dumps(value, default=_to_marker)
+    except RecursionError:
+        raise EncodeError("the value is nested too deeply to be sent") from None
 
 
 def decode(text: str | bytes) -> tuple[Any, int]:
@@ -87,6 +91,8 @@ def loads(text: str | bytes) -> Any:
         return json.loads(text, object_hook=_from_marker)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DecodeError(f"not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise DecodeError("JSON nested too deeply for Python to read") from None
 
 
 def _to_marker(value: Any) -> dict[str, str]:
@@ -102,8 +108,8 @@ def _to_marker(value: Any) -> dict[str, str]:
 
 def _from_marker(obj: dict[str, Any]) -> Any:
     kind = obj.get(_MARKER)
-    if kind is None or _MODULE in obj:
-        return obj
+    if type(kind) is not str or kind not in _VALUE_MARKERS or _MODULE in obj:
+        return obj  # a plain dict, or another marker: it stays data
     payload = obj.get("obj")
     if not isinstance(payload, str):
         raise DecodeError(f"marker {kind!r} without a string 'obj': {obj!r}")
@@ -112,11 +118,9 @@ def _from_marker(obj: dict[str, Any]) -> Any:
             return _datetime(payload)
         if kind == "date":
             return _date(payload)
-        if kind == "b64":
-            return base64.b64decode(payload)
+        return base64.b64decode(payload)
     except (ValueError, binascii.Error) as exc:
         raise DecodeError(f"bad {kind!r} marker {payload!r}: {exc}") from exc
-    return obj
 
 
 def _datetime(text: str) -> dt.datetime:

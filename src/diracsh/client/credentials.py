@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ __all__ = [
 GRID_CA_DIR = Path("/etc/grid-security/certificates")
 HOST_CERT = Path("/etc/grid-security/hostcert.pem")
 HOST_KEY = Path("/etc/grid-security/hostkey.pem")
+# What an HTTP header can carry: printable ASCII, no spaces.
+_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]+")
 
 PasswordCallback = Callable[[str], str | bytes]
 
@@ -102,6 +105,17 @@ def _token_text(text: str) -> str:
     return text
 
 
+def _checked_token(token: str) -> str:
+    """*token* if it can travel in an HTTP header; the error never shows it."""
+    if not _TOKEN_SHAPE.fullmatch(token):
+        raise CredentialError(
+            "the bearer token holds characters no token has (a space, a line break, "
+            "a control or non-ASCII character): check what BEARER_TOKEN, "
+            "BEARER_TOKEN_FILE or --token gave"
+        )
+    return token
+
+
 def _default_proxy(env: Mapping[str, str]) -> Path | None:
     for var in ("GRID_PROXY_FILE", "X509_USER_PROXY"):
         if env.get(var) and Path(env[var]).is_file():
@@ -137,7 +151,7 @@ def find_credential(
                 "no bearer token found: set BEARER_TOKEN or BEARER_TOKEN_FILE, "
                 f"or write it to $XDG_RUNTIME_DIR/bt_u{os.getuid()}"
             )
-        return Credential("token", token=str(token))
+        return Credential("token", token=_checked_token(str(token)))
     if kwargs.get("proxyString"):
         return Credential("proxy", pem=str(kwargs["proxyString"]))
     proxy = _default_proxy(env)

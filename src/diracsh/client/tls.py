@@ -18,10 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from requests.adapters import HTTPAdapter
 
 from diracsh.client.credentials import Credential, CredentialError, find_ca_location
-from diracsh.client.identity import identity_of
+from diracsh.client.identity import Identity, identity_of, identity_of_chain
 
 __all__ = ["ContextAdapter", "build_ssl_context"]
 
@@ -71,11 +72,29 @@ def build_ssl_context(
 def _apply_dirac_tls_env(context: ssl.SSLContext) -> None:
     """The TLS knobs DIRAC's client reads from the environment."""
     if ciphers := os.environ.get("DIRAC_HTTPS_SSL_CIPHERS"):
-        context.set_ciphers(ciphers)
-    if low := os.environ.get("DIRAC_HTTPS_SSL_METHOD_MIN"):
-        context.minimum_version = getattr(ssl.TLSVersion, low)
-    if high := os.environ.get("DIRAC_HTTPS_SSL_METHOD_MAX"):
-        context.maximum_version = getattr(ssl.TLSVersion, high)
+        try:
+            context.set_ciphers(ciphers)
+        except ssl.SSLError:
+            raise CredentialError(
+                f"DIRAC_HTTPS_SSL_CIPHERS={ciphers!r} selects no cipher OpenSSL "
+                "knows: fix or unset it"
+            ) from None
+    for variable, attribute in (
+        ("DIRAC_HTTPS_SSL_METHOD_MIN", "minimum_version"),
+        ("DIRAC_HTTPS_SSL_METHOD_MAX", "maximum_version"),
+    ):
+        if name := os.environ.get(variable):
+            setattr(context, attribute, _tls_version(variable, name))
+
+
+def _tls_version(variable: str, name: str) -> ssl.TLSVersion:
+    versions = list(ssl.TLSVersion.__members__)  # the names DIRAC's client takes
+    if name not in versions:
+        raise CredentialError(
+            f"{variable}={name!r} is not a TLS version: use one of "
+            f"{', '.join(versions)}, or unset it"
+        )
+    return ssl.TLSVersion[name]
 
 
 def _load_cas(context: ssl.SSLContext, location: Path) -> None:
@@ -124,7 +143,9 @@ def _load_credential(
         _load_pem_text(context, credential.pem)
         return
     assert credential.cert is not None
-    _check_usable(credential.cert, credential.kind)
+    _check_usable(
+        identity_of(credential.cert), f"the {credential.kind} {credential.cert}"
+    )
     key = credential.key or credential.cert
     asked: list[bool] = []
 
@@ -147,6 +168,11 @@ def _load_credential(
 
 
 def _load_pem_text(context: ssl.SSLContext, pem: str) -> None:
+    try:
+        chain = x509.load_pem_x509_certificates(pem.encode("ascii", "replace"))
+    except ValueError:
+        raise CredentialError("the proxy string holds no PEM certificate") from None
+    _check_usable(identity_of_chain(chain), "the proxy string")
     # ssl can only load a chain from a file: write it 0600, load, delete at once,
     # so the key never outlives this call on disk (DIRAC's client leaves it).
     fd, name = tempfile.mkstemp(prefix="diracsh-proxy-", suffix=".pem")
@@ -160,20 +186,18 @@ def _load_pem_text(context: ssl.SSLContext, pem: str) -> None:
         os.unlink(name)
 
 
-def _check_usable(cert: Path, kind: str) -> None:
+def _check_usable(identity: Identity, what: str) -> None:
     """Name the common causes of refusal before OpenSSL gives its own string."""
-    identity = identity_of(cert)
     if identity.seconds_left <= 0:
         hint = "make a new one (dirac-proxy-init)" if identity.is_proxy else "renew it"
         raise CredentialError(
-            f"the {kind} {cert} expired at {identity.not_after:%Y-%m-%d %H:%M} UTC: "
-            f"{hint}"
+            f"{what} expired at {identity.not_after:%Y-%m-%d %H:%M} UTC: {hint}"
         )
     if 0 < identity.key_bits < 2048:
         raise CredentialError(
-            f"the {kind} {cert} has a {identity.key_bits}-bit key, which OpenSSL's "
-            "default security level refuses (and so do servers): make one with "
-            "2048 bits or more (dirac-proxy-init --bits 2048)"
+            f"{what} has a {identity.key_bits}-bit key, which OpenSSL's default "
+            "security level refuses (and so do servers): make one with 2048 bits "
+            "or more (dirac-proxy-init --bits 2048)"
         )
 
 

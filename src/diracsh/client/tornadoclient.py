@@ -60,6 +60,7 @@ class TornadoClient:
         string), ``passwordCallback`` (asked once for an encrypted key).
     """
 
+    VAL_EXTRA_CREDENTIALS_HOST = "hosts"
     KW_USE_ACCESS_TOKEN = "useAccessToken"
     KW_USE_CERTIFICATES = "useCertificates"
     KW_EXTRA_CREDENTIALS = "extraCredentials"
@@ -127,15 +128,19 @@ class TornadoClient:
     def _fixed_fields(self) -> dict[str, str]:
         """The form fields sent with every call, after ``method`` and ``args``."""
         fields: dict[str, str] = {}
-        extra: Any = self._kwargs.get(self.KW_EXTRA_CREDENTIALS)
-        if not extra and self._kwargs.get(self.KW_DELEGATED_DN):
+        # DIRAC's precedence: a host certificate says "hosts", an explicit
+        # extraCredentials (even empty) replaces that, a delegation wins over both.
+        extra: Any = ""
+        if self._kwargs.get(self.KW_USE_CERTIFICATES):
+            if not self._kwargs.get(self.KW_PROXY_LOCATION):
+                extra = self.VAL_EXTRA_CREDENTIALS_HOST
+        if self.KW_EXTRA_CREDENTIALS in self._kwargs:
+            extra = self._kwargs[self.KW_EXTRA_CREDENTIALS]
+        if self._kwargs.get(self.KW_DELEGATED_DN):
             extra = [
                 self._kwargs[self.KW_DELEGATED_DN],
                 self._kwargs.get(self.KW_DELEGATED_GROUP),
             ]
-        if not extra and self._kwargs.get(self.KW_USE_CERTIFICATES):
-            if not self._kwargs.get(self.KW_PROXY_LOCATION):
-                extra = "hosts"
         if extra:
             fields["extraCredentials"] = jencode.encode(extra)
         fields["clientVO"] = str(self._kwargs.get(self.KW_VO) or "unknown")
@@ -189,9 +194,12 @@ class TornadoClient:
     def executeRPC(self, method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:  # noqa: N802
         """Call *method* on the service with positional *args*; never raises."""
         if kwargs:
-            result = S_ERROR(
-                f"{method}() got keyword arguments {sorted(kwargs)}: DIRAC RPC is "
-                "positional only, pass them in order"
+            result = self._not_sent(
+                method,
+                S_ERROR(
+                    f"{method}() got keyword arguments {sorted(kwargs)}: DIRAC RPC "
+                    "is positional only, pass them in order"
+                ),
             )
         else:
             result = self._call(method, args)
@@ -205,11 +213,11 @@ class TornadoClient:
         progress: Callable[[int, int | None], None] | None = None,
     ) -> dict[str, Any]:
         if self._init_error is not None:
-            return dict(self._init_error)
+            return self._not_sent(method, dict(self._init_error))
         try:
             encoded = encode_args(args)
         except jencode.EncodeError as exc:
-            return S_ERROR(f"{method}: nothing sent, {exc}")
+            return self._not_sent(method, S_ERROR(f"{method}: nothing sent, {exc}"))
         form = {"method": method, "args": encoded, **self._extra_form}
         return self._transport.call(method, form, progress)
 
@@ -231,12 +239,13 @@ class TornadoClient:
         progress: Callable[[int, int | None], None] | None = None,
     ) -> dict[str, Any]:
         """:meth:`receiveFile` with an optional ``progress(done, total)`` callback."""
+        method = "streamToClient"
         if self._init_error is not None:
-            return dict(self._init_error)
+            return self._not_sent(method, dict(self._init_error))
         try:
             encoded = encode_args(args)
         except jencode.EncodeError as exc:
-            return S_ERROR(f"streamToClient: nothing sent, {exc}")
+            return self._not_sent(method, S_ERROR(f"{method}: nothing sent, {exc}"))
         form = {
             "method": "streamToClient",
             "args": encoded,
@@ -246,9 +255,11 @@ class TornadoClient:
         if not isinstance(dest, str | os.PathLike):
             return self._transport.download("streamToClient", form, dest, progress)
         if not os.fspath(dest):
-            return S_ERROR("receiveFile needs a destination file name")
+            problem = "receiveFile needs a destination file name"
+            return self._not_sent(method, S_ERROR(problem))
         if Path(dest).is_dir():
-            return S_ERROR(f"{dest} is a directory: give the name of the file to write")
+            problem = f"{dest} is a directory: give the name of the file to write"
+            return self._not_sent(method, S_ERROR(problem))
         return self._download_to_path(Path(dest), form, progress)
 
     def _download_to_path(
@@ -264,7 +275,8 @@ class TornadoClient:
                 prefix=f".{dest.name}.", suffix=".part", dir=dest.parent or "."
             )
         except OSError as exc:
-            return S_ERROR(f"cannot write into {dest.parent}: {exc.strerror}")
+            problem = f"cannot write into {dest.parent}: {exc.strerror}"
+            return self._not_sent("streamToClient", S_ERROR(problem))
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as sink:
@@ -301,10 +313,17 @@ class TornadoClient:
         try:
             data = Path(filename).read_bytes()
         except OSError as exc:
-            return S_ERROR(f"cannot read {filename}: {exc.strerror}")
+            problem = f"cannot read {filename}: {exc.strerror}"
+            return self._not_sent("streamFromClient", S_ERROR(problem))
         args = (fileID, "", len(data), data)
         result = self._call("streamFromClient", args, progress)
         result["rpcStub"] = (self._getBaseStub(), "streamFromClient", list(args))
+        return result
+
+    def _not_sent(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        """A call stopped before sending still gets its one INFO line in the log."""
+        where = self.getDestinationService() or self._destination
+        log.info("%s %s -> not sent ERROR", method, where)
         return result
 
     def getServiceName(self) -> str:  # noqa: N802

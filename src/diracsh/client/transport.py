@@ -171,10 +171,31 @@ class Transport:
         stream: tuple[IO[bytes], Callable[[int, int | None], None] | None] | None,
         upload: Callable[[int, int | None], None] | None = None,
     ) -> dict[str, Any]:
+        """One call, and its one INFO line in the log, whatever happened."""
+        started = time.perf_counter()
+        result, url, status = self._exchange(method, form, stream, upload)
+        log.info(
+            "%s %s -> %s %s (%.1f ms)",
+            method,
+            url,
+            status,
+            "OK" if result.get("OK") else "ERROR",
+            (time.perf_counter() - started) * 1000,
+        )
+        return result
+
+    def _exchange(
+        self,
+        method: str,
+        form: Mapping[str, str],
+        stream: tuple[IO[bytes], Callable[[int, int | None], None] | None] | None,
+        upload: Callable[[int, int | None], None] | None,
+    ) -> tuple[dict[str, Any], str, str]:
+        """The result, the URL that answered (or was last tried) and the status."""
         try:
             session = self._ensure_session()
         except (CredentialError, ssl.SSLError, OSError) as exc:
-            return S_ERROR(str(exc))
+            return S_ERROR(str(exc)), self.urls[0], "not sent"
 
         headers = dict(self._headers)
         headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -185,7 +206,6 @@ class Transport:
         body = form_encode(form)
         failure: Exception | None = None
         for url in self._candidates():
-            started = time.perf_counter()
             try:
                 response = session.send(
                     _prepared(session, url, body, headers, upload),
@@ -196,29 +216,27 @@ class Transport:
                 # Refused, reset, TLS handshake or connect timeout: nothing ran.
                 self._banned.add(url)
                 failure = exc
-                log.info("%s %s failed: %s", method, url, exc)
+                log.debug(
+                    "%s %s unreachable, trying the next URL: %s", method, url, exc
+                )
                 continue
             except requests.RequestException as exc:
-                return S_ERROR(_describe_exception(exc, url, self.timeout))
+                return (
+                    S_ERROR(_describe_exception(exc, url, self.timeout)),
+                    url,
+                    "failed",
+                )
 
             with response:
                 if stream is None:
                     result = _interpret(response, method, url)
                 else:
                     result = _stream_into(response, method, url, *stream)
-            elapsed = (time.perf_counter() - started) * 1000
-            log.info(
-                "%s %s -> %s %s (%.1f ms)",
-                method,
-                url,
-                response.status_code,
-                "OK" if result.get("OK") else "ERROR",
-                elapsed,
-            )
-            return result
+            return result, url, f"{response.status_code}"
 
         assert failure is not None
-        return S_ERROR(_describe_exception(failure, self._last_tried, self.timeout))
+        message = _describe_exception(failure, self._last_tried, self.timeout)
+        return S_ERROR(message), self._last_tried, "unreachable"
 
     def _candidates(self) -> list[str]:
         fresh = [url for url in self.urls if url not in self._banned]
