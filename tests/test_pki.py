@@ -27,7 +27,7 @@ from diracsh.server import pki
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="no openssl binary")
-SRC_DIR = Path(pki.__file__).resolve().parents[2]
+SRC_DIR = Path(pki.__file__).resolve().parents[3]
 
 
 # ---------------------------------------------------------------- fixtures
