@@ -14,7 +14,7 @@ import io
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,28 @@ def _client_options(args: argparse.Namespace) -> dict[str, Any]:
     if problem is not None:
         raise UsageError(problem)
     return options
+
+
+def _with_passphrase(options: dict[str, Any], known: dict[str, str]) -> dict[str, Any]:
+    """Ask for an encrypted key's passphrase on the terminal before any call."""
+    from diracsh.client.credentials import CredentialError, ask_passphrase_once
+
+    try:
+        ask_passphrase_once(options, terminal_prompt(), known)
+    except CredentialError as exc:
+        raise StartupError(str(exc)) from exc
+    return options
+
+
+def terminal_prompt() -> Callable[[str], str] | None:
+    """``getpass`` on the terminal, or None without one (stdin may be a script)."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return None
+    import getpass
+
+    return getpass.getpass
 
 
 def _shell_parser() -> argparse.ArgumentParser:
@@ -348,7 +370,7 @@ def _call(args: argparse.Namespace) -> int:
     except ParseError as exc:
         print(f"diracsh: {exc}", file=sys.stderr)
         return Exit.USAGE
-    client = TornadoClient(args.target, **_client_options(args))
+    client = TornadoClient(args.target, **_with_passphrase(_client_options(args), {}))
     problem = client._startup_problem()
     if problem is not None:
         print(f"diracsh: {problem['Message']}", file=sys.stderr)
@@ -365,8 +387,9 @@ def _replay(args: argparse.Namespace) -> int:
         entries = stubs.load(args.cassette)
     except stubs.CassetteError as exc:
         raise StartupError(str(exc)) from exc
-    options = _client_options(args)
-    secrets = stubs.secrets_of(options)
+    passphrases: dict[str, str] = {}
+    options = _with_passphrase(_client_options(args), passphrases)
+    secrets = [*stubs.secrets_of(options), *passphrases.values()]
     pool = stubs.ClientPool(options, server=args.server)
     outcomes = []
     try:
@@ -397,6 +420,9 @@ def _shell(args: argparse.Namespace) -> int:
     # Flags win over the config file, which wins over DIRAC's environment.
     shell.defaults = {**config.client_options(), **_client_options(args)}
     shell.aliases = dict(config.aliases)
+    # An encrypted key's passphrase is asked on the terminal when connecting
+    # (never echoed, never in the history), not inside a background call.
+    shell.ask_secret = terminal_prompt()
     if interactive:
         shell.hold_discovery()  # released once the first prompt is drawn
     demo = _connect_demo(shell, printer, interactive) if args.demo else None

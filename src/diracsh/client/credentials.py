@@ -8,7 +8,7 @@ given as a string, then the default proxy (``GRID_PROXY_FILE``,
 
 Nothing here touches the network or parses certificates (that is
 :mod:`diracsh.client.identity`); the TLS context is built from these parts by
-:mod:`diracsh.client.transport`.
+:mod:`diracsh.client.tls`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from typing import Any
 
 __all__ = [
     "Credential",
+    "ask_passphrase_once",
     "CredentialError",
     "find_ca_location",
     "find_credential",
     "conflicting_options",
+    "encrypted_key",
     "find_token",
     "use_access_token",
 ]
@@ -195,6 +197,62 @@ def use_access_token(kwargs: Mapping[str, Any], env: Mapping[str, str]) -> bool:
     if "useAccessToken" in kwargs and kwargs["useAccessToken"] is not None:
         return _truthy(kwargs["useAccessToken"])
     return _truthy(env.get("DIRAC_USE_ACCESS_TOKEN", ""))
+
+
+def encrypted_key(
+    kwargs: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> Path | None:
+    """The key file these client options would use, if it asks for a passphrase.
+
+    None for a proxy or token (never encrypted), for an unencrypted key, and
+    for a file that cannot be read (loading it later says why).
+    """
+    try:
+        credential = find_credential(kwargs, env)
+    except CredentialError:
+        return None
+    if credential.kind not in ("cert", "host") or credential.cert is None:
+        return None
+    key = credential.key or credential.cert
+    try:
+        text = key.read_bytes()
+    except OSError:
+        return None
+    # PKCS#8 ("ENCRYPTED PRIVATE KEY") and OpenSSL's legacy "Proc-Type: 4,ENCRYPTED".
+    return key if b"ENCRYPTED" in text else None
+
+
+def ask_passphrase_once(
+    options: dict[str, Any],
+    ask: Callable[[str], str] | None,
+    known: dict[str, str],
+) -> None:
+    """Give *options* a ``passwordCallback`` if their key is encrypted.
+
+    The passphrase is asked now with *ask* (a prompt without echo; None where
+    there is no terminal), checked against the key, and kept in *known* (key
+    file -> passphrase, in memory only) so that the same key is asked once.
+    Raises CredentialError, saying what to do, when it cannot be had.
+    """
+    key = None if "passwordCallback" in options else encrypted_key(options)
+    if key is None:
+        return
+    passphrase = known.get(str(key))
+    if passphrase is None:
+        if ask is None:
+            raise CredentialError(
+                f"the key {key} is encrypted and there is no terminal to type its "
+                "passphrase on: run from a terminal, or use a proxy"
+            )
+        try:
+            passphrase = ask(f"Passphrase for {key}: ")
+        except (EOFError, KeyboardInterrupt):
+            raise CredentialError(f"no passphrase given for {key}") from None
+        from diracsh.client.identity import check_passphrase
+
+        check_passphrase(key, passphrase)
+        known[str(key)] = passphrase
+    options["passwordCallback"] = lambda prompt: passphrase
 
 
 def find_ca_location(

@@ -115,3 +115,17 @@ def identity_of(path: str | os.PathLike[str]) -> Identity:
     except ValueError as exc:
         raise CredentialError(f"{path} holds no PEM certificate") from exc
     return identity_of_chain(chain)
+
+
+def check_passphrase(key: str | os.PathLike[str], passphrase: str) -> None:
+    """Raise CredentialError unless *passphrase* opens the encrypted *key* file."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        data = Path(key).read_bytes()
+    except OSError as exc:
+        raise CredentialError(f"cannot read {key}: {exc.strerror}") from exc
+    try:
+        serialization.load_pem_private_key(data, password=passphrase.encode())
+    except (ValueError, TypeError):
+        raise CredentialError(f"wrong passphrase for {key}") from None

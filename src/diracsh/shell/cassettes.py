@@ -29,6 +29,7 @@ class CassetteCommands:
     recorder: Recorder | None
     defaults: dict[str, Any]
     connections: dict[str, Connection]
+    _passphrases: dict[str, str]
 
     if TYPE_CHECKING:
 
@@ -93,7 +94,7 @@ class CassetteCommands:
     def _secrets(self) -> list[str]:
         from diracsh.stubs import secrets_of
 
-        found = set(secrets_of(self.defaults))
+        found = set(secrets_of(self.defaults)) | set(self._passphrases.values())
         for connection in list(self.connections.values()):
             found.update(secrets_of(connection.options))
         return sorted(found)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from diracsh.client import TornadoClient
+from diracsh.client.credentials import CredentialError, ask_passphrase_once
 from diracsh.methods import BUILTIN_METHODS, signature
 from diracsh.shell.cassettes import CassetteCommands
 from diracsh.shell.commands import COMMANDS
@@ -92,6 +93,9 @@ class Shell(CassetteCommands, TransferCommands):
         self.aliases: dict[str, str] = {}  # from the config file: name -> URL
         self.history: History | None = None  # set by the interactive loop
         self._services: list[str] | None = None  # configured System/Component names
+        # Asks for a passphrase without echo; None where there is no terminal.
+        self.ask_secret: Callable[[str], str] | None = None
+        self._passphrases: dict[str, str] = {}  # key file -> passphrase, memory only
 
     # -- connections -------------------------------------------------------
 
@@ -105,6 +109,10 @@ class Shell(CassetteCommands, TransferCommands):
         if target in self.aliases:
             alias, target = alias or target, self.aliases[target]
         merged = {**self.defaults, **options}
+        try:
+            ask_passphrase_once(merged, self.ask_secret, self._passphrases)
+        except CredentialError as exc:
+            raise ParseError(f"not connected: {exc}") from None
         client = TornadoClient(target, **merged)
         problem = client._startup_problem() if client._init_error else None
         if problem is not None:
