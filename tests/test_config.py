@@ -36,6 +36,14 @@ def test_settings_are_read(tmp_path: Path) -> None:
     assert (config.editing_mode, config.color, config.style) == ("vi", False, "monokai")
 
 
+def test_dirac_cfg_is_one_path_or_a_list(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[dirac]\ncfg = "~/dirac.cfg"\n')
+    assert load_config(path).dirac_cfg == (str(Path("~/dirac.cfg").expanduser()),)
+    path.write_text('[dirac]\ncfg = ["/etc/a.cfg", "/etc/b.cfg"]\n')
+    assert load_config(path).dirac_cfg == ("/etc/a.cfg", "/etc/b.cfg")
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
@@ -47,8 +55,18 @@ def test_settings_are_read(tmp_path: Path) -> None:
         ('[shell]\nediting_mode = "nano"\n', 'editing_mode must be "emacs" or "vi"'),
         ("[credentials\n", "cannot read"),
         ('aliases = "x"\n', "[aliases] must be a table"),
+        ("[dirac]\ncfg = 3\n", "[dirac] cfg must be a path or a list of paths"),
+        ('[dirac]\nconfig = "x"\n', "unknown [dirac] settings ['config']"),
     ],
-    ids=["token", "typo", "editing-mode", "bad-toml", "not-a-table"],
+    ids=[
+        "token",
+        "typo",
+        "editing-mode",
+        "bad-toml",
+        "not-a-table",
+        "dirac-cfg-type",
+        "dirac-typo",
+    ],
 )
 def test_bad_config_names_file_and_problem(
     tmp_path: Path, text: str, fragment: str

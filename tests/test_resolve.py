@@ -250,6 +250,40 @@ def test_diracsh_dirac_cfg_replaces_the_search(monkeypatch: pytest.MonkeyPatch) 
     assert local_cfg_files() == [V9_CFG]
 
 
+def test_dirac_cfg_from_the_diracsh_config_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = dirac_config.paths().config_file
+    settings.parent.mkdir(parents=True)
+    settings.write_text(f'[dirac]\ncfg = ["{SETUPS_CFG}", "{V9_CFG}"]\n')
+    monkeypatch.setenv("DIRACSYSCONFIG", str(SETUPS_CFG))
+
+    assert local_cfg_files() == [SETUPS_CFG, V9_CFG]
+    # both files are read: the setup file's instance URL, the v9 file's VO
+    # MainServers (the later file wins over the setup file's defaults)
+    assert resolve_service_urls("Framework/Notification", shuffle=False) == [
+        "https://vo-main1.example.org:8443/Framework/TornadoNotification",
+        "https://vo-main2.example.org:8443/Framework/TornadoNotification",
+    ]
+    services = known_services()
+    assert "WorkloadManagement/Matcher" in services  # the setup file only
+    assert "Framework/BundleDelivery" in services  # the v9 file only
+
+    monkeypatch.setenv(dirac_config.ENV_CFG, str(V9_CFG))  # the variable wins
+    assert local_cfg_files() == [V9_CFG]
+    monkeypatch.delenv(dirac_config.ENV_CFG)
+
+    settings.write_text(f'[dirac]\ncfg = "{tmp_path / "gone.cfg"}"\n')
+    with pytest.raises(LookupError) as failure:
+        resolve_service_urls("Framework/Notification")
+    assert str(failure.value).startswith(
+        f"[dirac] cfg in {settings} names {tmp_path / 'gone.cfg'}, which is not a file"
+    )
+
+    settings.write_text("[dirac\n")  # broken: ignored, as the shell does
+    assert local_cfg_files() == [SETUPS_CFG]
+
+
 def test_missing_diracsh_dirac_cfg_says_so(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

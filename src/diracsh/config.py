@@ -3,8 +3,9 @@
 ``DIRACSH_HOME`` puts everything under one directory instead (tests, sandboxes).
 
 The config is a commented TOML file in the user config dir, written on first
-use: aliases, credential paths (never secrets), the CA directory, colours and
-the editing mode. A broken file gives one warning and the defaults.
+use: aliases, credential paths (never secrets), the CA directory, the DIRAC
+cfg files to resolve service names with, colours and the editing mode. A
+broken file gives one warning and the defaults.
 """
 
 from __future__ import annotations
@@ -79,6 +80,12 @@ DEFAULT_CONFIG = """\
 # ca_dir = "/etc/grid-security/certificates"
 # timeout = 600
 
+[dirac]
+# The DIRAC cfg files that System/Component names are resolved with, instead of
+# DIRAC's search ($DIRACSYSCONFIG, ~/.dirac.cfg, <prefix>/etc/dirac.cfg); one
+# path or a list, the last winning. DIRACSH_DIRAC_CFG replaces this setting.
+# cfg = "~/dirac/etc/dirac.cfg"
+
 [aliases]
 # Names for services: `diracsh jobs`, `.connect jobs`, then `jobs.ping()`.
 # jobs = "https://dirac.example.org:8443/WorkloadManagement/JobMonitoring"
@@ -107,6 +114,7 @@ class Config:
     editing_mode: str = "emacs"
     color: bool = True
     style: str = "default"
+    dirac_cfg: tuple[str, ...] = ()  # [dirac] cfg, ~ expanded
 
     def client_options(self) -> dict[str, Any]:
         """The credential settings as TornadoClient keywords."""
@@ -171,7 +179,19 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
         mode,
         bool(shell.get("color", True)),
         str(shell.get("style", "default")),
+        _dirac_cfg(_table(data, "dirac", path), path),
     )
+
+
+def _dirac_cfg(dirac: dict[str, Any], path: Path) -> tuple[str, ...]:
+    unknown = sorted(set(dirac) - {"cfg"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown [dirac] settings {unknown}")
+    files = dirac.get("cfg", [])
+    files = [files] if isinstance(files, str) else files
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise ConfigError(f"{path}: [dirac] cfg must be a path or a list of paths")
+    return tuple(os.path.expanduser(f) for f in files)
 
 
 def _table(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:

@@ -9,7 +9,8 @@ Local files, lowest priority first, as DIRAC reads them:
 * ``~/.dirac.cfg``.
 
 ``$DIRACSH_DIRAC_CFG`` (one path, or several separated by commas, the last
-winning) replaces that search.
+winning) replaces that search; so does ``cfg`` in the ``[dirac]`` table of
+diracsh's config file, when that variable is not set.
 
 The Configuration Server's data is read from the https URLs in
 ``/DIRAC/Configuration/Servers`` with ``getCompressedDataIfNewer`` (base64 of
@@ -40,6 +41,7 @@ from typing import Any
 
 from diraccfg import CFG
 
+from diracsh import config as settings
 from diracsh.config import paths, private_dir
 from diracsh.files import write_private
 
@@ -155,20 +157,22 @@ def section_of(cfg: CFG, path: str) -> CFG | None:
 def local_cfg_files(env: Mapping[str, str] | None = None) -> list[Path]:
     """The local cfg files to read, lowest priority first.
 
-    With ``$DIRACSH_DIRAC_CFG`` set, exactly those files (ConfigError if one
-    is missing); otherwise the ones of DIRAC's search that exist.
+    With ``$DIRACSH_DIRAC_CFG`` set, exactly those files, else those of
+    ``[dirac] cfg`` in diracsh's config file (ConfigError if one is missing);
+    otherwise the ones of DIRAC's search that exist.
     """
     env = os.environ if env is None else env
     explicit = split_list(env.get(ENV_CFG, ""))
-    if explicit:
-        files = [Path(p).expanduser() for p in explicit]
-        for path in files:
+    named, who = [Path(p).expanduser() for p in explicit], f"{ENV_CFG} names"
+    if not named:
+        named, who = _configured_files()
+    if named:
+        for path in named:
             if not path.is_file():
                 raise ConfigError(
-                    f"{ENV_CFG} names {path}, which is not a file: "
-                    "point it at your dirac.cfg"
+                    f"{who} {path}, which is not a file: point it at your dirac.cfg"
                 )
-        return files
+        return named
 
     found: list[Path] = []
     for prefix in _prefixes(env):
@@ -183,6 +187,20 @@ def local_cfg_files(env: Mapping[str, str] | None = None) -> list[Path]:
     if home.is_file():
         found.append(home)
     return list(dict.fromkeys(found))
+
+
+def _configured_files() -> tuple[list[Path], str]:
+    """``[dirac] cfg`` of diracsh's config file, and how to name it in an error.
+
+    A broken config file is logged and ignored, as the shell does with it.
+    """
+    path = paths().config_file
+    try:
+        files = settings.load_config(path).dirac_cfg
+    except settings.ConfigError as exc:
+        log.warning("not using [dirac] cfg: %s", exc)
+        return [], ""
+    return [Path(f) for f in files], f"[dirac] cfg in {path} names"
 
 
 def _prefixes(env: Mapping[str, str]) -> list[str]:
@@ -338,7 +356,8 @@ def load_config(
     if not files:
         raise ConfigError(
             "no DIRAC configuration found (looked for $DIRACSYSCONFIG, ~/.dirac.cfg "
-            f"and <prefix>/etc/dirac.cfg): set {ENV_CFG}=/path/to/dirac.cfg"
+            f"and <prefix>/etc/dirac.cfg): set {ENV_CFG}=/path/to/dirac.cfg "
+            f"or cfg in the [dirac] table of {paths().config_file}"
         )
     local = merge_local(files)
     servers = https_servers(local)
