@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+import shutil
 import stat
 import threading
 import time
@@ -31,6 +33,8 @@ from diracsh.client.resolve import (
 from diracsh.results import S_OK
 from diracsh.server import Server, Service
 from diracsh.server.demo import demo_services
+from diracsh.shell.render import Printer
+from diracsh.shell.session import Shell
 from tests.kit import KitPKI, build_pki
 
 DATA = Path(__file__).parent / "data"
@@ -457,6 +461,26 @@ def test_callers_credentials_reach_the_configuration_server(
     urls = resolve_service_urls("Demo/Jobs", client_options={**options, "timeout": 1})
 
     assert urls == [server.url("Demo/Jobs")]
+
+
+def test_shell_reaches_the_configuration_server_with_its_credentials(
+    cs: tuple[Server, ConfigurationServer], pki: KitPKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = cs
+    monkeypatch.setenv("X509_USER_PROXY", str(pki.root / "no-such-proxy.pem"))
+    out = io.StringIO()
+    shell = Shell(Printer(out, color=False))
+    shell.defaults = {"proxyLocation": str(pki.proxy), "caLocation": str(pki.ca_dir)}
+
+    deadline = time.monotonic() + 20
+    while "Demo/Jobs" not in shell.connect_targets():  # loaded in the background
+        assert time.monotonic() < deadline, "configured services never loaded"
+        time.sleep(0.05)
+
+    shutil.rmtree(dirac_config.paths().cache / "configuration")
+    dirac_config.forget()
+    shell.execute(".services --all")
+    assert f"{'Demo/Jobs':<40} {server.url('Demo/Jobs')}" in out.getvalue().splitlines()
 
 
 def test_without_credentials_the_message_says_why(

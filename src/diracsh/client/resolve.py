@@ -209,15 +209,20 @@ def _by_preference(urls: list[str], config: DiracConfig) -> list[list[str]]:
 
 
 def known_services(
-    config: DiracConfig | None = None, *, https_only: bool = False
+    config: DiracConfig | None = None,
+    *,
+    https_only: bool = False,
+    client_options: Mapping[str, Any] | None = None,
 ) -> dict[str, list[str]]:
     """Every ``System/Component`` with URLs in the configuration, sorted by name.
 
     With *https_only*, only the https URLs, and only services that have one
     (what ``.connect`` can complete). A service whose URLs cannot be worked
-    out is listed with none and a warning in the log.
+    out is listed with none and a warning in the log. *config* defaults to
+    :func:`current_config`, reached with *client_options* as in
+    :func:`resolve_service_urls`.
     """
-    config = config or current_config()
+    config = config or current_config(client_options)
     services: dict[str, list[str]] = {}
     for system in config.sections("/Systems"):
         for component in _components(config, system):

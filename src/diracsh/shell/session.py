@@ -210,7 +210,10 @@ class Shell(CassetteCommands, TransferCommands):
         from diracsh.client.resolve import known_services
 
         try:
-            found = sorted(known_services(https_only=True))
+            # The shell's credentials, if the Configuration Server is asked.
+            found = sorted(
+                known_services(https_only=True, client_options=self.defaults)
+            )
         except Exception as exc:  # no configuration is normal: nothing to offer
             log.info("no configured services to complete: %s", exc)
             return
@@ -405,7 +408,7 @@ class Shell(CassetteCommands, TransferCommands):
         from diracsh.client.resolve import known_services
 
         try:
-            services = self.wait(known_services)
+            services = self.wait(lambda: known_services(client_options=self.defaults))
         except LookupError as exc:
             raise ParseError(str(exc)) from exc
         for name, urls in sorted(services.items()):
