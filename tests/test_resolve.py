@@ -7,6 +7,8 @@ import io
 import json
 import shutil
 import stat
+import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -538,6 +540,68 @@ def test_background_refresh_never_blocks_a_lookup(
     assert service.asked == ["", "2024-05-01 10:00:00"]
     remote = current_config().remote
     assert remote is not None and remote.version == "2024-06-01 08:30:00.250000"
+
+
+def make_stale() -> None:
+    """Age the one cached copy past RefreshTime (300 s)."""
+    cache = next((dirac_config.paths().cache / "configuration").glob("*.json"))
+    stored = json.loads(cache.read_text())
+    stored["checked"] -= 3600
+    cache.write_text(json.dumps(stored))
+
+
+def cached_version() -> str:
+    cache = next((dirac_config.paths().cache / "configuration").glob("*.json"))
+    return str(json.loads(cache.read_text())["version"])
+
+
+def test_a_short_lived_process_lets_its_refresh_finish(
+    cs: tuple[Server, ConfigurationServer],
+) -> None:
+    server, service = cs
+    resolve_service_urls("Demo/Jobs")
+    make_stale()
+    service.publish(remote_text(server), "2024-07-01 00:00:00")
+
+    # One lookup, as a script or `diracsh call` makes, then the process ends.
+    script = "from diracsh import TornadoClient; TornadoClient('Demo/Jobs')"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert service.asked == ["", "2024-05-01 10:00:00"]
+    assert cached_version() == "2024-07-01 00:00:00"
+
+
+def test_servers_listed_by_the_server_are_asked_when_the_local_one_is_down(
+    cs: tuple[Server, ConfigurationServer], pki: KitPKI
+) -> None:
+    first, service = cs
+    standby = ConfigurationServer()
+    with Server(
+        [standby],
+        cert=pki.host_cert,
+        key=pki.host_key,
+        ca_location=pki.ca_dir,
+        registry={pki.user_dn: {"username": "t", "group": "user", "properties": []}},
+    ) as second:
+        servers = f"{first.url('Configuration/Server')}, "
+        servers += second.url("Configuration/Server")
+        service.text = (
+            remote_text(first) + "DIRAC\n{\nConfiguration\n{\n"
+            f"Servers = {servers}\nVersion = 1\n}}\n}}\n"
+        )
+        service.version = "1"
+        framework = "Framework\n{\nURLs\n{\nNotification = https://fw.example.org\n}\n}"
+        standby.publish(remote_text(first, framework), "2")
+        resolve_service_urls("Demo/Jobs")
+        first.stop()
+
+        assert main_services(["--refresh", "Framework/Notification"]) == 0
+
+    assert standby.asked == ["1"]
+    assert cached_version() == "2"
 
 
 # -- diracsh services ------------------------------------------------------------

@@ -17,13 +17,16 @@ The Configuration Server's data is read from the https URLs in
 zlib of cfg text), by diracsh's own client with the credentials it finds in
 the environment. It is cached in diracsh's cache directory with its version.
 Once the cache is older than ``/DIRAC/Configuration/RefreshTime`` (300 s) a
-background thread asks the server again; a lookup never waits for the network
-when a cache exists, and the cache keeps working offline. Local options win
-over the server's.
+background thread asks the server again (leaving the process waits a few
+seconds for it); a lookup never waits for the network when a cache exists, and
+the cache keeps working offline. When the servers of the local files fail, the
+https servers listed in the cached data are asked too. Local options win over
+the server's.
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
 import binascii
 import hashlib
@@ -320,7 +323,8 @@ def update_cache(
     """Ask the servers for newer data and store what they say; ConfigError if down."""
     # DIRAC starts from "0"; "" is older than any version, "0" included, so a
     # server whose data has no version still sends it.
-    newer = fetch_remote(servers, cached.version if cached else "", client_options)
+    version = cached.version if cached else ""
+    newer = fetch_remote(_servers_to_ask(servers, cached), version, client_options)
     if newer is None:
         if cached is None:
             raise ConfigError("the server sent no data for version ''")
@@ -331,12 +335,30 @@ def update_cache(
     return newer
 
 
+def _servers_to_ask(servers: Sequence[str], cached: RemoteData | None) -> list[str]:
+    """The local servers, then the https ones the server's own data lists.
+
+    As DIRAC does: a client that knows only the master still reaches the
+    other Configuration Servers when the master is down.
+    """
+    remote = _parse_cached(cached)
+    listed = remote.getOption(SERVERS_OPTION) if remote is not None else None
+    more = split_list(listed) if isinstance(listed, str) else []
+    return list(
+        dict.fromkeys([*servers, *(u for u in more if u.startswith("https://"))])
+    )
+
+
 # -- putting it together -----------------------------------------------------
 
 # Background refreshes running, and when the servers last failed, by server list.
 _refreshing: dict[tuple[str, ...], threading.Thread] = {}
 _failed_at: dict[tuple[str, ...], float] = {}
 _refresh_lock = threading.Lock()
+# How long leaving waits for a refresh still running: a one-shot command or
+# script (``diracsh call``, a drop-in TornadoClient) would otherwise end
+# every refresh it starts, and its cache would never be renewed.
+EXIT_WAIT_SECONDS = 5.0
 
 
 def load_config(
@@ -424,9 +446,20 @@ def refresh_in_background(
             daemon=True,
             name="diracsh-configuration-refresh",
         )
+        if not _refreshing:
+            atexit.register(_finish_refreshes)
         _refreshing[key] = thread
         thread.start()
         return thread
+
+
+def _finish_refreshes() -> None:
+    """At exit, give running refreshes up to EXIT_WAIT_SECONDS to store their data."""
+    deadline = time.monotonic() + EXIT_WAIT_SECONDS
+    with _refresh_lock:
+        running = [t for t in _refreshing.values() if t.is_alive()]
+    for thread in running:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _refresh(
