@@ -573,6 +573,26 @@ def test_a_short_lived_process_lets_its_refresh_finish(
     assert cached_version() == "2024-07-01 00:00:00"
 
 
+def test_services_command_refreshes_a_stale_cache(
+    cs: tuple[Server, ConfigurationServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server, service = cs
+    resolve_service_urls("Demo/Jobs")
+    framework = "Framework\n{\nURLs\n{\nNotification = https://fw.example.org\n}\n}"
+    service.publish(remote_text(server, framework), "2024-07-01 00:00:00")
+    assert main_services(["Framework"]) == 1  # the cache is fresh: not asked
+    capsys.readouterr()
+    make_stale()
+    assert main_services(["--offline", "Framework"]) == 1
+
+    assert main_services(["Framework"]) == 0
+
+    assert (
+        "https://fw.example.org:443/Framework/Notification" in capsys.readouterr().out
+    )
+    assert service.asked == ["", "2024-05-01 10:00:00"]
+
+
 def test_servers_listed_by_the_server_are_asked_when_the_local_one_is_down(
     cs: tuple[Server, ConfigurationServer], pki: KitPKI
 ) -> None:

@@ -34,6 +34,7 @@ from diracsh.client.dirac_config import (
     DiracConfig,
     current_config,
     load_config,
+    refresh_due,
 )
 
 __all__ = [
@@ -286,13 +287,15 @@ def main_services(argv: list[str]) -> int:
         return int(exc.code or 0)
 
     options = {"proxyLocation": args.proxy, "caLocation": args.ca_dir}
+    given = {k: v for k, v in options.items() if v}
+    files = _files(args.dirac_cfg)
     try:
         config = load_config(
-            _files(args.dirac_cfg),
-            network=not args.offline,
-            refresh=args.refresh,
-            client_options={k: v for k, v in options.items() if v},
+            files, network=not args.offline, refresh=args.refresh, client_options=given
         )
+        if not (args.offline or args.refresh) and refresh_due(config):
+            # A one-shot listing has no later moment to refresh in: do it now.
+            config = load_config(files, refresh=True, client_options=given)
     except ConfigError as exc:
         _emit(f"diracsh services: {exc}", error=True)
         return 3
