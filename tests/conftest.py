@@ -62,6 +62,25 @@ def dirac_ref() -> Iterator[object]:
         reference.close()
 
 
+DIRAC_VERSION = "9.1.22"
+
+
+@pytest.fixture(scope="session")
+def dirac_source() -> Path:
+    """The DIRAC 9.1.22 package installed in the reference venv (never imported)."""
+    repo = Path(__file__).resolve().parents[1]
+    venv = Path(os.environ.get("DIRACSH_DIRAC_VENV") or repo / ".venv-dirac")
+    found = sorted(venv.glob("lib/python*/site-packages/DIRAC"))
+    if not found or not list(found[0].parent.glob(f"dirac-{DIRAC_VERSION}.dist-info")):
+        message = (
+            f"DIRAC {DIRAC_VERSION} reference venv missing: run scripts/dirac-reference"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found[0]
+
+
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> KitPKI:
     """A throwaway PKI with every credential kind (see tests/kit.py)."""

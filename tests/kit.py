@@ -6,7 +6,7 @@ import datetime as dt
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +14,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from diracsh.server import Server
+from diracsh.server import Server, Service
 from diracsh.server.demo import demo_services
 from diracsh.server.pki import (
     Issued,
@@ -139,8 +139,12 @@ def build_pki(root: Path) -> KitPKI:
 
 
 def kit_server(
-    pki: KitPKI, cert: Path | None = None, key: Path | None = None
+    pki: KitPKI,
+    cert: Path | None = None,
+    key: Path | None = None,
+    services: Sequence[Service] = (),
 ) -> Server:
+    """The demo services, and *services*, on a server trusting *pki*'s CA."""
     registry = {
         pki.user_dn: {
             "username": "tester",
@@ -159,7 +163,7 @@ def kit_server(
         },
     }
     return Server(
-        demo_services(),
+        [*demo_services(), *services],
         cert=cert or pki.host_cert,
         key=key or pki.host_key,
         ca_location=pki.ca_dir,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,30 +19,14 @@ from diracsh.catalog import (
     Catalog,
     build_catalog,
     check_call,
+    default_catalog,
+    installed_sources,
     main_catalog,
     methods_for,
     scan,
 )
 from diracsh.server.demo import demo_services
 from tests.kit import KitPKI, build_pki, kit_server
-
-REPO = Path(__file__).resolve().parents[1]
-DIRAC_VERSION = "9.1.22"
-
-
-@pytest.fixture(scope="module")
-def dirac_source() -> Path:
-    """The DIRAC 9.1.22 package installed in the reference venv (never imported)."""
-    venv = Path(os.environ.get("DIRACSH_DIRAC_VENV") or REPO / ".venv-dirac")
-    found = sorted(venv.glob("lib/python*/site-packages/DIRAC"))
-    if not found or not list(found[0].parent.glob(f"dirac-{DIRAC_VERSION}.dist-info")):
-        message = (
-            f"DIRAC {DIRAC_VERSION} reference venv missing: run scripts/dirac-reference"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found[0]
 
 
 @pytest.fixture(scope="module")
@@ -406,6 +391,23 @@ def test_catalog_command_on_a_tree(
     assert main_catalog([str(toy / "missing")]) == 3
     assert "is not a directory" in capsys.readouterr().err
     assert main_catalog(["a", "b", "c"]) == 2
+
+
+def test_installed_dirac_is_found_from_its_metadata_never_imported(
+    dirac_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if diracsh were installed beside DIRAC: its site-packages on the path.
+    monkeypatch.setattr(sys, "path", [*sys.path, str(dirac_source.parent)])
+    monkeypatch.setattr(catalog.cache, "_default", None)
+    assert installed_sources() == [dirac_source]
+
+    found = default_catalog()
+
+    assert len(found.handlers) == 58
+    assert found.methods("WorkloadManagement/JobMonitoring")["getJobsStatus"][
+        "args"
+    ] == ["jobIDs"]
+    assert not [name for name in sys.modules if name.split(".")[0] == "DIRAC"]
 
 
 def test_default_catalog_from_diracsh_dirac_sources(

@@ -6,13 +6,22 @@ import io
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
 
+from diracsh import catalog
+from diracsh.results import S_OK
+from diracsh.server import Service
+from diracsh.shell.completer import ShellCompleter
 from diracsh.shell.render import Printer
 from diracsh.shell.session import Shell
 from diracsh.testing import DemoService
+from tests.kit import KitPKI, kit_server
 
 DATA = Path(__file__).parent / "data"
 
@@ -67,6 +76,56 @@ def test_help_shows_signature_doc_and_auth(diracsh_demo: DemoService) -> None:
         "    Forget every job; for JobAdministrator only (the demo user gets 401).",
         "    who may call: JobAdministrator",
     ]
+
+
+class DiracLikeJobMonitoring(Service):
+    """Served as DIRAC serves it over HTTPS: no listMethods (a 501)."""
+
+    name = "WorkloadManagement/TornadoJobMonitoring"
+
+    def lookup(self, method: str) -> Callable[..., Any] | None:
+        return None if method == "listMethods" else super().lookup(method)
+
+    def export_getJobsStatus(self, jobIDs: Any) -> dict[str, Any]:  # noqa: N802, N803
+        return S_OK({str(jobIDs): {"Status": "Running"}})
+
+
+def test_dirac_service_without_listing_uses_the_dirac_catalog(
+    pki: KitPKI, dirac_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIRACSH_DIRAC_SOURCES", str(dirac_source))
+    monkeypatch.setattr(catalog.cache, "_default", None)
+    out = io.StringIO()
+    shell = Shell(Printer(out, color=False))
+    shell.defaults = {"proxyLocation": str(pki.proxy), "caLocation": str(pki.ca_dir)}
+    with kit_server(pki, services=[DiracLikeJobMonitoring()]) as server:
+        shell.connect(server.url(DiracLikeJobMonitoring.name), "jm")
+        wait_for_methods(shell, "jm")
+        assert shell.connections["jm"].status == "19 methods from the catalog"
+
+        document = Document("getJobsS", len("getJobsS"))
+        offered = ShellCompleter(shell).get_completions(document, CompleteEvent(True))
+        assert [c.text for c in offered] == [
+            "getJobsSites(",
+            "getJobsStates(",
+            "getJobsStatus(",
+            "getJobsSummary(",
+        ]
+        shell.execute(".help getJobAttributes")
+        shell.execute('getJobAttributes("12")')
+        shell.execute("getJobAttributes()")
+        shell.execute("getJobsStatus(12)")
+
+    *lines, sent = out.getvalue().splitlines()
+    assert lines == [
+        "getJobAttributes(jobID: int, attrList)",
+        "    :param int jobID: one single Job ID",
+        "getJobAttributes: not sent, Type mismatch in parameter 0 (starting with "
+        "param 0) Received <class 'str'>, expected int",
+        "getJobAttributes: not sent, Function getJobAttributes expects at least 1 "
+        "arguments",
+    ]
+    assert sent.startswith("{'OK': True, 'Value': {'12': {'Status': 'Running'}}}  (")
 
 
 def test_services_all_lists_the_configured_services(
