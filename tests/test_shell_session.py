@@ -134,10 +134,16 @@ def test_services_all_lists_the_configured_services(
     monkeypatch.setenv("DIRACSH_DIRAC_CFG", str(DATA / "dirac-v9.cfg"))
     out = io.StringIO()
     Shell(Printer(out, color=False)).execute(".services --all")
+    lines = out.getvalue().splitlines()
     assert (
         "WorkloadManagement/JobMonitoring         "
         "https://wms.example.org:8443/WorkloadManagement/TornadoJobMonitoring"
-    ) in out.getvalue().splitlines()
+    ) in lines
+    assert (
+        "Framework/BundleDelivery                 "
+        "dips://fw.example.org:9158/Framework/BundleDelivery  "
+        "(no https URL: diracsh cannot call it)"
+    ) in lines
 
 
 def test_services_command_line(tmp_path: Path) -> None:

@@ -307,10 +307,15 @@ def main_services(argv: list[str]) -> int:
         return 1
     width = max(len(name) for name in services)
     for name, urls in services.items():
-        https = any(url.startswith("https://") for url in urls)
-        note = "" if https else "  (no https URL: diracsh cannot call it)"
-        _emit(f"{name:<{width}}  {', '.join(urls) or '(no usable URL)'}{note}")
+        _emit(service_line(name, urls, width))
     return 0
+
+
+def service_line(name: str, urls: list[str], width: int) -> str:
+    """One listed service: its name, its URLs, and whether diracsh can call it."""
+    https = any(url.startswith("https://") for url in urls)
+    note = "" if https else "  (no https URL: diracsh cannot call it)"
+    return f"{name:<{width}}  {', '.join(urls) or '(no usable URL)'}{note}"
 
 
 def _emit(line: str, *, error: bool = False) -> None:

@@ -405,14 +405,14 @@ class Shell(CassetteCommands, TransferCommands):
 
     def _known_services(self) -> None:
         """Every service the DIRAC configuration knows, with its URLs."""
-        from diracsh.client.resolve import known_services
+        from diracsh.client.resolve import known_services, service_line
 
         try:
             services = self.wait(lambda: known_services(client_options=self.defaults))
         except LookupError as exc:
             raise ParseError(str(exc)) from exc
         for name, urls in sorted(services.items()):
-            self.printer.plain(f"{name:<40} {', '.join(urls) or '(no https URL)'}")
+            self.printer.plain(service_line(name, urls, 39))
 
     def cmd_methods(self, argv: list[str]) -> None:
         connection = self.connection()
