@@ -142,6 +142,14 @@ def test_setup_option_picks_the_instance(tmp_path: Path) -> None:
             ],
             id="preferred-url-pattern-first",
         ),
+        pytest.param(
+            "Framework/ProxyManager",
+            [
+                "https://fw1.example.org:443/Framework/TornadoProxyManager",
+                "https://fw2.example.org:8443/Framework/ProxyManager",
+            ],
+            id="list-missing-port-missing-path",
+        ),
     ],
 )
 def test_v9_layout(name: str, urls: list[str]) -> None:
