@@ -567,18 +567,28 @@ def test_whoami_with_a_proxy_of_a_proxy_names_the_user(
     assert value["subject"].count("/CN=") == 3  # user CN + two proxy CNs
 
 
-def _form_sent(pki: KitPKI, call: Any) -> dict[str, list[str]]:
-    """The form fields of the one request *call(base_url)* makes."""
+def _body_sent(
+    pki: KitPKI,
+    call: Any,
+    answer: bytes = b'{"OK": true, "Value": 1}',
+    content_type: str = "application/json",
+) -> bytes:
+    """The form body of the one request *call(base_url)* makes."""
     seen: list[bytes] = []
 
     def respond(request: bytes) -> bytes:
         seen.append(request)
-        return http_response("200 OK", b'{"OK": true, "Value": 1}', "application/json")
+        return http_response("200 OK", answer, content_type)
 
     with raw_server(pki, respond) as base:
         call(f"{base}/Demo/Jobs")
     assert len(seen) == 1
-    return parse_qs(seen[0].split(b"\r\n\r\n", 1)[1].decode(), keep_blank_values=True)
+    return seen[0].split(b"\r\n\r\n", 1)[1]
+
+
+def _form_sent(pki: KitPKI, call: Any) -> dict[str, list[str]]:
+    """The form fields of the one request *call(base_url)* makes."""
+    return parse_qs(_body_sent(pki, call).decode(), keep_blank_values=True)
 
 
 @pytest.mark.parametrize(
@@ -607,15 +617,79 @@ def test_the_form_on_the_wire_is_what_dirac_sends(
     dirac_ref: Any, pki: KitPKI, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> None:
     env = {"X509_CERT_DIR": str(pki.ca_dir), "X509_USER_PROXY": str(pki.proxy)}
-    theirs = _form_sent(
+    theirs = _body_sent(
         pki, lambda url: dirac_ref.call(url, "echo", *args, kwargs=kwargs, env=env)
     )
     options = {"proxyLocation": str(pki.proxy), "caLocation": str(pki.ca_dir)}
-    ours = _form_sent(
+    ours = _body_sent(
         pki, lambda url: TornadoClient(url, **options, **kwargs).echo(*args)
     )
+    assert ours == theirs  # byte for byte: fields, their order and quoting
+    assert ours.startswith(b"method=echo&args=")
+    assert b"rawContent" not in ours
+
+
+def test_receive_file_and_send_file_send_what_dirac_sends(
+    dirac_ref: Any, pki: KitPKI, tmp_path: Path
+) -> None:
+    env = {"X509_CERT_DIR": str(pki.ca_dir), "X509_USER_PROXY": str(pki.proxy)}
+    options = {"proxyLocation": str(pki.proxy), "caLocation": str(pki.ca_dir)}
+    dest = tmp_path / "out.bin"
+    content = (b"file content", "application/octet-stream")
+    theirs = _body_sent(
+        pki,
+        lambda url: dirac_ref.receive_file(url, dest, 12, "std.out", env=env),
+        *content,
+    )
+    ours = _body_sent(
+        pki,
+        lambda url: TornadoClient(url, **options).receiveFile(dest, 12, "std.out"),
+        *content,
+    )
     assert ours == theirs
-    assert set(ours) >= {"method", "args", "clientVO", "clientSetup"}
+    assert ours.endswith(b"&rawContent=True")
+    assert dest.read_bytes() == b"file content"
+
+    source = tmp_path / "up.bin"
+    source.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    theirs = _body_sent(
+        pki, lambda url: dirac_ref.send_file(url, source, ("up", 1), env=env)
+    )
+    ours = _body_sent(
+        pki, lambda url: TornadoClient(url, **options).sendFile(source, ("up", 1))
+    )
+    assert ours == theirs
+    assert parse_qs(ours.decode())["args"] == [
+        '[["up", 1], "", 10, {"__dCls": "b64", "obj": "iVBORw0KGgoA/w=="}]'
+    ]
+
+
+@pytest.mark.parametrize(
+    "status", ["401 Unauthorized", "403 Forbidden", "501 Not Implemented"]
+)
+def test_refusals_are_the_results_dirac_gives(
+    dirac_ref: Any, pki: KitPKI, status: str
+) -> None:
+    env = {"X509_CERT_DIR": str(pki.ca_dir), "X509_USER_PROXY": str(pki.proxy)}
+    answer = http_response(status, b"<html>no</html>", "text/html")
+    with raw_server(pki, lambda request: answer) as base:
+        url = f"{base}/Demo/Jobs"
+        theirs = dirac_ref.call(url, "getJobStatus", 12, env=env)
+        ours = TornadoClient(
+            url, proxyLocation=str(pki.proxy), caLocation=str(pki.ca_dir)
+        ).getJobStatus(12)
+    keys = ("OK", "Errno", "Message")
+    assert {k: ours[k] for k in keys} == {k: theirs[k] for k in keys}
+    assert ours["Errno"] == (38 if status.startswith("501") else 13)
+
+
+def test_every_dirac_class_constant_is_there(dirac_ref: Any) -> None:
+    theirs = dirac_ref.run("constants")
+    assert len(theirs) >= 13
+    assert {name: getattr(TornadoClient, name) for name in theirs} == theirs
+    # The two the interface documents beyond DIRAC 9.1.22's own class.
+    assert TornadoClient.KW_SETUP == "setup"
+    assert TornadoClient.KW_KEEP_ALIVE_LAPSE == "keepAliveLapse"
 
 
 def test_host_certificate_extra_credentials_give_way_as_in_dirac(

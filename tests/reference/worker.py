@@ -13,6 +13,7 @@ followed by that many bytes of pickle.  Requests are tuples::
     ("call", url, method, args, kwargs, env)     -> executeRPC result dict
     ("receiveFile", url, dest, args, kwargs, env) -> receiveFile result dict
     ("sendFile", url, path, fileID, kwargs, env) -> sendFile result dict
+    ("constants",)                               -> TornadoClient's KW_*/VAL_* names
 
 Replies are ``("ok", value)`` or ``("error", "TypeName: message")``.  Replies
 are made "portable" first: anything that is not a builtin value (DIRAC
@@ -134,6 +135,7 @@ class Worker:
             "call": self.call,
             "receiveFile": self.receive_file,
             "sendFile": self.send_file,
+            "constants": constants,
             "bench_calls": self.bench_calls,
             "bench_codec": bench_codec,
             "bench_download": self.bench_download,
@@ -241,6 +243,15 @@ class Worker:
             _putenv(name, value)
         self._env = dict(env)
         self._clients.clear()
+
+
+def constants() -> dict[str, str]:
+    """TornadoClient's class constants: the keyword names DIRAC code uses."""
+    return {
+        name: getattr(TornadoClient, name)
+        for name in dir(TornadoClient)
+        if name.startswith(("KW_", "VAL_"))
+    }
 
 
 def bench_codec(value: Any, count: int) -> dict[str, list[float]]:
