@@ -137,6 +137,16 @@ def test_deep_nesting_is_a_codec_error_not_a_recursion_error() -> None:
         jencode.encode(deep)
 
 
+def test_ints_python_cannot_write_or_read_are_codec_errors() -> None:
+    # Python 3.11+ refuses int <-> str conversions beyond 4300 digits.
+    with pytest.raises(jencode.EncodeError, match="4300 digits"):
+        jencode.encode([10**5000])
+    with pytest.raises(jencode.DecodeError, match="4300 digits"):
+        jencode.loads('{"OK": true, "Value": ' + "9" * 5000 + "}")
+    with pytest.raises(jencode.DecodeError, match="bad 'dt' marker"):
+        jencode.loads('[{"__dCls": "dt", "obj": "2024-13-01 00:00:00"}]')
+
+
 def test_class_markers_pass_through_unchanged() -> None:
     job = {
         "__dCls": "FTS3Job",
@@ -188,10 +198,19 @@ def test_round_trip_gives_the_same_value(value: Any) -> None:
 # Values as they come from Python code, before DIRAC's conversions: tuples,
 # non-string keys, NaN, microseconds.
 _ANY_KEYS = (
-    _KEYS | st.integers() | st.booleans() | st.none() | st.floats(allow_nan=False)
+    _KEYS
+    | st.integers()
+    | st.booleans()
+    | st.none()
+    | st.floats(allow_nan=False)
+    | st.text(st.characters(exclude_categories=()), max_size=4)
 )
+_ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=10)
 RAW_VALUES = st.recursive(
-    _SCALARS | st.floats() | st.datetimes(min_value=dt.datetime(1000, 1, 1)),
+    _SCALARS
+    | st.floats()
+    | st.datetimes(min_value=dt.datetime(1000, 1, 1))
+    | _ANY_TEXT,
     lambda inner: (
         st.lists(inner, max_size=4)
         | st.tuples(inner, inner)
@@ -233,3 +252,51 @@ def _has_colliding_keys(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(_has_colliding_keys(v) for v in value)
     return False
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a", "b"},
+        frozenset({1}),
+        [dt.time(1, 2)],
+        complex(1, 2),
+        decimal.Decimal("1.5"),
+        {(1, 2): "x"},
+        bytearray(b"x"),
+        [object()],
+    ],
+    ids=[
+        "set",
+        "frozenset",
+        "time",
+        "complex",
+        "decimal",
+        "tuple-key",
+        "bytearray",
+        "object",
+    ],
+)
+def test_what_we_refuse_dirac_cannot_encode_either(dirac_ref: Any, value: Any) -> None:
+    with pytest.raises(jencode.EncodeError):
+        jencode.encode(value)
+    with pytest.raises(Exception, match="TypeError"):
+        dirac_ref.encode(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{1: "a", "1": "b"}, {True: 1, "true": 2}, {"__dCls": "dt", "obj": "x"}],
+    ids=["int-and-str", "bool-and-str", "marker-key"],
+)
+def test_what_we_refuse_dirac_sends_but_cannot_read_back(
+    dirac_ref: Any, value: Any
+) -> None:
+    with pytest.raises(jencode.EncodeError):
+        jencode.encode(value)
+    text = dirac_ref.encode(value)
+    try:
+        back = dirac_ref.decode(text)
+    except Exception:  # noqa: BLE001 - DIRAC fails to read its own text
+        return
+    assert back != value  # a key was lost, or the dict became something else

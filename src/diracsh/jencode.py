@@ -78,6 +78,8 @@ def encode_unchecked(value: Any) -> str:
         return json.dumps(value, default=_to_marker)
     except RecursionError:
         raise EncodeError("the value is nested too deeply to be sent") from None
+    except ValueError as exc:  # an int longer than Python writes (4300 digits)
+        raise EncodeError(f"the value cannot be written as JSON: {exc}") from None
 
 
 def decode(text: str | bytes) -> tuple[Any, int]:
@@ -89,8 +91,12 @@ def loads(text: str | bytes) -> Any:
     """Decode DIRAC JSON text into Python values (markers become values)."""
     try:
         return json.loads(text, object_hook=_from_marker)
+    except DecodeError:
+        raise  # a malformed marker, already named
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DecodeError(f"not valid JSON: {exc}") from exc
+    except ValueError as exc:  # an int longer than Python reads (4300 digits)
+        raise DecodeError(f"JSON Python cannot read: {exc}") from None
     except RecursionError:
         raise DecodeError("JSON nested too deeply for Python to read") from None
 
