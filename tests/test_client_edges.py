@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from diracsh import TornadoClient
-from diracsh.client.credentials import find_credential, find_token
+from diracsh import TornadoClient, executeRPCStub
+from diracsh.client.credentials import CredentialError, find_credential, find_token
 from diracsh.server import Server
-from tests.kit import KitPKI
+from diracsh.server.pki import make_ca, write_ca_dir
+from tests.kit import KitPKI, build_pki, http_response, raw_server
 
 
 def _client(server: Server, pki: KitPKI, **kw: Any) -> TornadoClient:
@@ -81,6 +82,223 @@ def test_sending_a_value_nested_too_deeply_is_refused(
     assert "nothing sent" in result["Message"]
 
 
+def test_an_int_json_cannot_carry_is_refused_both_ways(pki: KitPKI) -> None:
+    huge = b'{"OK": true, "Value": ' + b"9" * 5000 + b"}"
+    answer = http_response("200 OK", huge, "application/json")
+    with raw_server(pki, lambda request: answer) as base:
+        c = TornadoClient(
+            f"{base}/Demo/Jobs",
+            proxyLocation=str(pki.proxy),
+            caLocation=str(pki.ca_dir),
+        )
+        sent = c.echo(10**5000)
+        answered = c.ping()
+    assert "nothing sent" in sent["Message"] and "4300 digits" in sent["Message"]
+    assert answered["OK"] is False
+    assert "answer is not JSON" in answered["Message"]
+    assert "4300 digits" in answered["Message"]
+
+
+@pytest.mark.parametrize("method", [123, None, ""])
+def test_a_method_name_that_is_not_a_string_is_an_s_error(
+    server: Server, pki: KitPKI, method: Any
+) -> None:
+    result = _client(server, pki).executeRPC(method)
+    assert result["OK"] is False
+    assert "the method name must be a non-empty str" in result["Message"]
+
+
+def test_unencodable_extra_credentials_are_an_s_error(
+    server: Server, pki: KitPKI
+) -> None:
+    result = _client(server, pki, extraCredentials={"a", "b"}).ping()
+    assert result["OK"] is False
+    assert "extraCredentials cannot be sent" in result["Message"]
+    assert "is a set" in result["Message"]
+
+
+def _encrypted_key_client(server: Server, pki: KitPKI, **kw: Any) -> TornadoClient:
+    return _client(
+        server,
+        pki,
+        proxyLocation=None,
+        certFile=str(pki.user_cert),
+        keyFile=str(pki.encrypted_key),
+        **kw,
+    )
+
+
+def test_an_encrypted_key_without_a_callback_is_named_openssl_never_asks(
+    server: Server, pki: KitPKI
+) -> None:
+    # Without the callback OpenSSL would prompt on the terminal itself.
+    result = _encrypted_key_client(server, pki).ping()
+    assert result["Message"] == (
+        f"the key {pki.encrypted_key} is encrypted and no passphrase callback was given"
+    )
+
+
+@pytest.mark.parametrize(
+    ("callback", "fragment"),
+    [
+        (lambda prompt: 1 / 0, "callback for {key} failed: ZeroDivisionError"),
+        (lambda prompt: None, "callback for {key} returned a NoneType, not a str"),
+    ],
+    ids=["raises", "returns-none"],
+)
+def test_a_failing_passphrase_callback_is_an_s_error(
+    server: Server, pki: KitPKI, callback: Any, fragment: str
+) -> None:
+    result = _encrypted_key_client(server, pki, passwordCallback=callback).ping()
+    assert result["OK"] is False
+    assert fragment.format(key=pki.encrypted_key) in result["Message"]
+
+
+def test_skip_ca_check_connects_without_the_ca_and_says_so_in_the_log(
+    server: Server, pki: KitPKI, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stranger = build_pki(tmp_path / "stranger")  # a CA that signed nothing here
+    verified = _client(server, pki, caLocation=str(stranger.ca_dir)).ping()
+    assert "not signed by a trusted CA" in verified["Message"]
+    # pytest turns warnings into errors: urllib3's own warning must not escape.
+    with caplog.at_level("WARNING", logger="diracsh"):
+        c = _client(server, pki, caLocation=str(stranger.ca_dir), skipCACheck=True)
+        assert c.whoami()["Value"]["DN"] == pki.user_dn
+        assert c.ping()["OK"] is True
+    warned = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "diracsh" and r.levelno == logging.WARNING
+    ]
+    assert warned == [f"server certificate NOT verified for {server.url('Demo/Jobs')}"]
+
+
+def test_calls_of_one_client_share_one_tls_connection(
+    server: Server, pki: KitPKI
+) -> None:
+    c = _client(server, pki)
+    for _ in range(3):
+        assert c.ping()["OK"] is True
+    session = c._transport._session
+    assert session is not None
+    url = server.url("Demo/Jobs")
+    pools = session.get_adapter(url).poolmanager.pools
+    [pool] = [pools[key] for key in pools.keys()]
+    assert (pool.num_connections, pool.num_requests) == (1, 3)
+
+
+# -- where servers are verified -------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["X509_CERT_DIR", "ca-file", "grid-default"])
+def test_server_ca_from_the_environment_a_file_or_the_grid_directory(
+    server: Server,
+    pki: KitPKI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
+    options: dict[str, Any] = {"proxyLocation": str(pki.proxy)}
+    if where == "X509_CERT_DIR":
+        monkeypatch.setenv("X509_CERT_DIR", str(pki.ca_dir))
+    elif where == "ca-file":
+        ca_file = tmp_path / "ca.pem"
+        ca_file.write_bytes(pki.ca.cert_pem())
+        options["caLocation"] = str(ca_file)
+    else:  # /etc/grid-security/certificates, pointed at the test CAs
+        monkeypatch.setattr("diracsh.client.credentials.GRID_CA_DIR", pki.ca_dir)
+    c = TornadoClient(server.url("Demo/Jobs"), **options)
+    assert c.whoami()["Value"]["DN"] == pki.user_dn
+
+
+def test_a_ca_directory_with_links_names_rehash_when_a_ca_file_is_unlinked(
+    server: Server, pki: KitPKI, tmp_path: Path
+) -> None:
+    mixed = write_ca_dir(tmp_path / "mixed", [make_ca("another CA")])  # linked
+    (mixed / "ExampleCA.pem").write_bytes(pki.ca.cert_pem())  # ours, no link
+    result = _client(server, pki, caLocation=str(mixed)).ping()
+    assert "not signed by a trusted CA" in result["Message"]
+    assert "openssl rehash DIR" in result["Message"]
+
+
+# -- files ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragments"),
+    [
+        (
+            http_response(
+                "500 Internal Server Error", b"<html>boom</html>", "text/html"
+            ),
+            ["HTTP 500", "text/html", "boom"],
+        ),
+        (
+            http_response("404 Not Found", b"<html>gone</html>", "text/html"),
+            ["HTTP 404", "text/html", "gone"],
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+            b"Content-Type: application/octet-stream\r\n\r\n5\r\n12345\r\n",
+            ["cut short: short read of 5 bytes", "connection ended early"],
+        ),
+        (
+            http_response("200 OK", b"12345", "application/octet-stream", length=20),
+            ["cut short: short read of 5 of 20 bytes"],
+        ),
+    ],
+    ids=["500-html", "404-html", "chunked-cut", "short-content-length"],
+)
+def test_a_failed_download_leaves_the_destination_as_it_was(
+    pki: KitPKI, tmp_path: Path, answer: bytes, fragments: list[str]
+) -> None:
+    dest = tmp_path / "out.bin"
+    dest.write_bytes(b"old content")
+    with raw_server(pki, lambda request: answer) as base:
+        result = TornadoClient(
+            f"{base}/Demo/Files",
+            proxyLocation=str(pki.proxy),
+            caLocation=str(pki.ca_dir),
+        ).receiveFile(str(dest), "std.out")
+    assert result["OK"] is False
+    for fragment in fragments:
+        assert fragment in result["Message"]
+    assert dest.read_bytes() == b"old content"
+    assert list(tmp_path.iterdir()) == [dest]
+
+
+# -- stubs ------------------------------------------------------------------------
+
+
+def test_a_stub_replays_as_tuples_and_as_lists(server: Server, pki: KitPKI) -> None:
+    original = _client(server, pki).getJobStatus([12, 13])
+    stub = original["rpcStub"]
+    assert isinstance(stub, tuple) and isinstance(stub[0], tuple)
+    as_lists = [[stub[0][0], stub[0][1]], stub[1], list(stub[2])]
+    for replayable in (stub, as_lists):
+        replayed = executeRPCStub(replayable)
+        assert replayed["Value"] == original["Value"] == {"12": "Running", "13": "Done"}
+        assert replayed["rpcStub"] == stub
+
+
+@pytest.mark.parametrize(
+    ("stub", "fragment"),
+    [
+        ((("dips://h:9130/Framework/Notification", {}), "ping", []), "DISET (dips://)"),
+        ((("https://h/A/B", {1: 2}), "ping", []), "not a dict of names"),
+        ((("https://h/A/B", [["x", 1]]), "ping", []), "not a dict of names"),
+        ((("https://h/A/B", {}), "ping", "abc"), "arguments are not a list"),
+        (("https://h/A/B", "ping", []), "not a stub"),
+        ((("https://h/A/B", {}), 7, []), "must be strings"),
+    ],
+    ids=["dips", "int-keyword", "keywords-list", "args-string", "flat", "int-method"],
+)
+def test_a_stub_that_cannot_be_replayed_is_an_s_error(stub: Any, fragment: str) -> None:
+    result = executeRPCStub(stub)
+    assert result["OK"] is False
+    assert fragment in result["Message"]
+
+
 @pytest.mark.parametrize(
     ("proxy", "fragment"),
     [("expired_proxy", "the proxy string expired at"), ("small_proxy", "1024-bit")],
@@ -137,6 +355,29 @@ def test_token_discovery_follows_the_wlcg_order(tmp_path: Path, uid_file: Path) 
     assert find_token(env) == "from-tmp"  # DIRAC's JSON token dict
     uid_file.unlink()
     assert find_token(env) is None
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [(None, "cannot be read (No such file or directory)"), ("\n", "is empty")],
+    ids=["missing", "empty"],
+)
+def test_a_token_file_named_but_unusable_is_an_error_not_a_fallback(
+    tmp_path: Path, content: str | None, fragment: str
+) -> None:
+    token_file = tmp_path / "token"
+    if content is not None:
+        token_file.write_text(content)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    (runtime / f"bt_u{os.getuid()}").write_text("another-token")
+    env = {"BEARER_TOKEN_FILE": str(token_file), "XDG_RUNTIME_DIR": str(runtime)}
+    with pytest.raises(CredentialError) as refused:
+        find_token(env)
+    assert str(refused.value).startswith(f"BEARER_TOKEN_FILE={token_file} ")
+    assert fragment in str(refused.value)
+    with pytest.raises(CredentialError, match="BEARER_TOKEN_FILE"):
+        find_credential({"useAccessToken": True}, env=env)
 
 
 @pytest.mark.parametrize("uid_file", ["x509up_u"], indirect=True)

@@ -76,13 +76,26 @@ def find_token(env: Mapping[str, str] | None = None) -> str | None:
 
     ``BEARER_TOKEN``, ``BEARER_TOKEN_FILE``, ``$XDG_RUNTIME_DIR/bt_u<uid>``,
     ``/tmp/bt_u<uid>``. A value may be a bare token or DIRAC's JSON token dict.
+    A ``BEARER_TOKEN_FILE`` that cannot be read, or is empty, raises
+    CredentialError (as in DIRAC) rather than falling back to another token.
     """
     env = os.environ if env is None else env
     if env.get("BEARER_TOKEN", "").strip():
         return _token_text(env["BEARER_TOKEN"])
-    candidates = []
     if env.get("BEARER_TOKEN_FILE"):
-        candidates.append(Path(env["BEARER_TOKEN_FILE"]))
+        path = Path(env["BEARER_TOKEN_FILE"])
+        try:
+            token = _token_text(path.read_text())
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not text"
+            raise CredentialError(
+                f"BEARER_TOKEN_FILE={path} cannot be read ({reason}): "
+                "fix the path or unset it"
+            ) from None
+        if not token:
+            raise CredentialError(f"BEARER_TOKEN_FILE={path} is empty")
+        return token
+    candidates = []
     name = f"bt_u{os.getuid()}"
     if env.get("XDG_RUNTIME_DIR"):
         candidates.append(Path(env["XDG_RUNTIME_DIR"]) / name)
@@ -90,7 +103,7 @@ def find_token(env: Mapping[str, str] | None = None) -> str | None:
     for path in candidates:
         try:
             return _token_text(path.read_text())
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             continue
     return None
 
@@ -159,7 +172,11 @@ def find_credential(
     proxy = _default_proxy(env)
     if proxy is None:
         hint = ""
-        if find_token(env):
+        try:
+            token_there = bool(find_token(env))
+        except CredentialError:
+            token_there = False
+        if token_there:
             hint = (
                 " (a bearer token is there: set DIRAC_USE_ACCESS_TOKEN=yes to use it)"
             )

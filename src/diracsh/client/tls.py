@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import ssl
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from requests.adapters import HTTPAdapter
@@ -24,7 +27,7 @@ from requests.adapters import HTTPAdapter
 from diracsh.client.credentials import Credential, CredentialError, find_ca_location
 from diracsh.client.identity import Identity, identity_of, identity_of_chain
 
-__all__ = ["ContextAdapter", "build_ssl_context"]
+__all__ = ["ContextAdapter", "build_ssl_context", "quiet_unverified_warning"]
 
 log = logging.getLogger("diracsh")
 
@@ -67,6 +70,20 @@ def build_ssl_context(
     if credential.kind in ("proxy", "cert", "host"):
         _load_credential(context, credential, password)
     return context
+
+
+def quiet_unverified_warning(urls: list[str]) -> None:
+    """Drop urllib3's warning about unverified requests, for these hosts only.
+
+    With ``skipCACheck`` the client logs one warning of its own; urllib3's, on
+    every request, would reach the screen (the library never prints) or, under
+    ``-W error``, raise out of a remote call.
+    """
+    from urllib3.exceptions import InsecureRequestWarning
+
+    for host in sorted({urlsplit(url).hostname or "" for url in urls}):
+        message = f"Unverified HTTPS request is being made to host '{re.escape(host)}'"
+        warnings.filterwarnings("ignore", message, InsecureRequestWarning)
 
 
 def _apply_dirac_tls_env(context: ssl.SSLContext) -> None:
@@ -155,7 +172,18 @@ def _load_credential(
             raise CredentialError(
                 f"the key {key} is encrypted and no passphrase callback was given"
             )
-        return password(f"Passphrase for {key}: ")
+        try:
+            given = password(f"Passphrase for {key}: ")
+        except Exception as exc:  # the caller's callback: its failure is a result
+            raise CredentialError(
+                f"the passphrase callback for {key} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(given, str | bytes):
+            raise CredentialError(
+                f"the passphrase callback for {key} returned a "
+                f"{type(given).__name__}, not a str"
+            )
+        return given
 
     try:
         context.load_cert_chain(str(credential.cert), str(key), password=ask)

@@ -142,7 +142,10 @@ class TornadoClient:
                 self._kwargs.get(self.KW_DELEGATED_GROUP),
             ]
         if extra:
-            fields["extraCredentials"] = jencode.encode(extra)
+            try:
+                fields["extraCredentials"] = jencode.encode(extra)
+            except jencode.EncodeError as exc:
+                self._init_error = S_ERROR(f"extraCredentials cannot be sent: {exc}")
         fields["clientVO"] = str(self._kwargs.get(self.KW_VO) or "unknown")
         # DIRAC 9 has no setups any more and always sends the string "None".
         fields["clientSetup"] = str(self._kwargs.get(self.KW_SETUP) or "None")
@@ -162,7 +165,7 @@ class TornadoClient:
         return self._transport_made
 
     def _build_tls(self) -> tuple[Credential, ssl.SSLContext]:
-        from diracsh.client.tls import build_ssl_context
+        from diracsh.client.tls import build_ssl_context, quiet_unverified_warning
 
         kwargs = self._kwargs
         if kwargs.get(self.KW_PROXY_CHAIN) and not kwargs.get(self.KW_PROXY_STRING):
@@ -173,6 +176,7 @@ class TornadoClient:
         skip = bool(kwargs.get(self.KW_SKIP_CA_CHECK))
         if skip:
             log.warning("server certificate NOT verified for %s", self._destination)
+            quiet_unverified_warning(self._urls)
         password: Callable[[str], str | bytes] | None = kwargs.get("passwordCallback")
         context = build_ssl_context(
             credential, kwargs.get("caLocation"), verify=not skip, password=password
@@ -214,6 +218,9 @@ class TornadoClient:
     ) -> dict[str, Any]:
         if self._init_error is not None:
             return self._not_sent(method, dict(self._init_error))
+        if not isinstance(method, str) or not method:
+            problem = f"the method name must be a non-empty str, not {method!r}"
+            return self._not_sent(str(method), S_ERROR(problem))
         try:
             encoded = encode_args(args)
         except jencode.EncodeError as exc:
@@ -435,5 +442,12 @@ def executeRPCStub(rpcStub: Any) -> dict[str, Any]:  # noqa: N802, N803
             f"cannot replay {method} on {service}: it is a DISET (dips://) stub, "
             "and diracsh speaks HTTPS only"
         )
-    client = TornadoClient(service, **dict(kwargs or {}))
-    return client.executeRPC(method, *list(args or []))
+    kwargs = kwargs or {}
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        return S_ERROR(
+            f"not a stub: its keywords are not a dict of names: {kwargs!r:.100}"
+        )
+    if not isinstance(args or [], list | tuple):
+        return S_ERROR(f"not a stub: its arguments are not a list: {args!r:.100}")
+    client = TornadoClient(service, **kwargs)
+    return client.executeRPC(method, *(args or []))

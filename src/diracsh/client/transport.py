@@ -344,9 +344,12 @@ def _stream_into(
             if progress is not None:
                 progress(received, expected)
     except requests.RequestException as exc:
+        # What came off the socket; the part of it not yet handed out is lost.
+        arrived = max(received, _bytes_read(response))
+        of = f" of {expected}" if expected is not None else ""
         return S_ERROR(
-            f"download from {url} cut short after {received} of "
-            f"{expected if expected is not None else '?'} bytes: {exc}"
+            f"download from {url} cut short: short read of {arrived}{of} bytes, "
+            f"the connection ended early ({_innermost(exc)})"
         )
     if expected is not None and received != expected:
         return S_ERROR(
@@ -354,6 +357,14 @@ def _stream_into(
             f"{expected} bytes"
         )
     return S_OK(received)
+
+
+def _bytes_read(response: requests.Response) -> int:
+    """Bytes of the body read from the connection so far (urllib3's count)."""
+    try:
+        return int(response.raw.tell())
+    except (AttributeError, TypeError, ValueError, OSError):
+        return 0
 
 
 def _http_failure(
@@ -396,7 +407,9 @@ def _tls_hint(text: str) -> str:
     if "unable to get local issuer certificate" in text or "self-signed" in text:
         return (
             "the server certificate is not signed by a trusted CA: point "
-            "X509_CERT_DIR or --ca-dir at the directory holding its CA"
+            "X509_CERT_DIR or --ca-dir at the directory holding its CA (a "
+            "directory with hash links finds a newly added CA file only after "
+            "`openssl rehash DIR`)"
         )
     if "certificate has expired" in text:
         return "the server certificate has expired"
