@@ -217,8 +217,10 @@ def test_method_named_like_client_attributes_goes_to_the_server(
     server: Server, pki: KitPKI
 ) -> None:
     c = client(server, pki)
-    assert c.timeout()["Message"].endswith("timeout is not implemented)")
-    assert c.kwargs()["Message"].endswith("kwargs is not implemented)")
+    # DIRAC's client has these as attributes; diracsh keeps its state private.
+    for name in ("timeout", "kwargs", "vo", "serviceURL"):
+        result = getattr(c, name)()
+        assert result["Message"].endswith(f"{name} is not implemented)")
 
 
 def test_keyword_arguments_are_refused(server: Server, pki: KitPKI) -> None:
@@ -380,7 +382,7 @@ def test_receive_file_short_read_is_an_error_and_leaves_no_file(
             caLocation=str(pki.ca_dir),
         ).receiveFile(str(dest), "x")
     assert result["OK"] is False
-    assert "short read" in result["Message"] or "cut short" in result["Message"]
+    assert "short read of 5 of 20 bytes" in result["Message"]
     assert list(tmp_path.iterdir()) == []
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from diracsh import TornadoClient, executeRPCStub
 from diracsh.client.credentials import CredentialError, find_credential, find_token
+from diracsh.client.identity import dn_string, identity_of
 from diracsh.server import Server
 from diracsh.server.pki import make_ca, write_ca_dir
 from tests.kit import KitPKI, build_pki, http_response, raw_server
@@ -441,3 +442,22 @@ def test_calls_stopped_before_sending_are_logged_too(
         f"echo {url} -> not sent ERROR",
         "ping ftp://x/Y/Z -> not sent ERROR",
     ]
+
+
+# -- who a credential is ------------------------------------------------------
+
+
+def test_identity_of_each_credential_kind(pki: KitPKI) -> None:
+    ca_dn = dn_string(pki.ca.cert.subject)
+    proxy = identity_of(pki.proxy)
+    assert (proxy.dn, proxy.issuer, proxy.is_proxy) == (pki.user_dn, pki.user_dn, True)
+    assert proxy.subject.startswith(pki.user_dn + "/CN=")
+    assert 11 * 3600 < proxy.seconds_left <= 12 * 3600
+    user = identity_of(pki.user_cert)
+    assert (user.dn, user.issuer, user.is_proxy) == (pki.user_dn, ca_dn, False)
+    assert user.seconds_left > proxy.seconds_left
+    assert identity_of(pki.client_host_cert).dn == pki.client_host_dn
+    assert identity_of(pki.expired_proxy).seconds_left == 0
+    assert identity_of(pki.small_proxy).key_bits == 1024
+    with pytest.raises(CredentialError, match="holds no PEM certificate"):
+        identity_of(pki.user_key)
