@@ -174,6 +174,20 @@ def test_skip_ca_check_connects_without_the_ca_and_says_so_in_the_log(
     assert warned == [f"server certificate NOT verified for {server.url('Demo/Jobs')}"]
 
 
+def test_a_slow_answer_is_a_timeout_s_error_and_the_url_stays_in_use(
+    server: Server, pki: KitPKI
+) -> None:
+    c = _client(server, pki, timeout=0.5)
+    result = c.waitForJob(12, 3)
+    url = server.url("Demo/Jobs")
+    assert result["Message"] == (
+        f"no answer from {url} within 0.5 s: raise the timeout (timeout=..., "
+        "--timeout) if the service is slow"
+    )
+    assert c._transport._banned == set()  # the call may still be running there
+    assert c.ping()["OK"] is True
+
+
 def test_calls_of_one_client_share_one_tls_connection(
     server: Server, pki: KitPKI
 ) -> None:
