@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -241,3 +245,40 @@ def http_response(
     headers.append(f"Content-Length: {len(body) if length is None else length}")
     headers.append("Connection: close")
     return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
+
+
+@contextmanager
+def serving(args: list[str], home: Path) -> Iterator[list[str]]:
+    """``diracsh serve ARGS`` in its own process; yields what it printed.
+
+    Yields once the server prints ``serving until Ctrl-C``; on exit sends
+    Ctrl-C (SIGINT) and checks that it ended with status 0.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("X509", "DIRAC"))}
+    env["DIRACSH_HOME"] = str(home)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "diracsh", "serve", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    try:
+        lines: list[str] = []
+        while not lines or lines[-1] != "serving until Ctrl-C":
+            line = process.stdout.readline()
+            assert line, f"serve ended early: {lines}"
+            lines.append(line.rstrip("\n"))
+        yield lines
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=10)
+        process.stdout.close()
+    assert code == 0
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (for a server started later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -753,3 +753,36 @@ def load_issued(cert_path: Path, key_path: Path) -> pki.Issued:
     key = serialization.load_pem_private_key(key_path.read_bytes(), None)
     assert isinstance(key, rsa.RSAPrivateKey)
     return pki.Issued(x509.load_pem_x509_certificate(cert_path.read_bytes()), key)
+
+
+def san_names(cert_path: Path) -> set[str]:
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return {
+        *san.get_values_for_type(x509.DNSName),
+        *(str(ip) for ip in san.get_values_for_type(x509.IPAddress)),
+    }
+
+
+def test_demo_host_certificate_covers_the_served_host(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = pki.ensure_demo_pki(state, hosts=["0.0.0.0"])
+    assert san_names(first.host_cert) == {"localhost", "127.0.0.1", "::1"}
+    old_ca = first.ca_cert.read_bytes()
+    assert pki.ensure_demo_pki(state, hosts=["127.0.0.1", "LOCALHOST"]) == first
+    assert first.ca_cert.read_bytes() == old_ca  # already covered: reused
+
+    pki.ensure_demo_pki(state, hosts=["demo.example.org"])
+    assert first.ca_cert.read_bytes() != old_ca  # no CA key is kept: a new PKI
+    pki.ensure_demo_pki(state, hosts=["10.1.2.3"])
+    assert san_names(first.host_cert) == {
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        "demo.example.org",  # the names served before stay covered
+        "10.1.2.3",
+    }
+    newest_ca = first.ca_cert.read_bytes()
+    pki.ensure_demo_pki(state)
+    pki.ensure_demo_pki(state, hosts=["Demo.Example.org."])
+    assert first.ca_cert.read_bytes() == newest_ca

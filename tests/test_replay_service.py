@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +15,7 @@ import requests
 
 from diracsh import TornadoClient, stubs
 from diracsh.testing import DemoService, ReplayServer
+from tests.kit import serving
 
 Serve = Callable[[str | os.PathLike[str]], ReplayServer]
 
@@ -249,28 +249,8 @@ def test_serve_cassette_prints_urls_and_credentials_and_serves(
     recorded: tuple[Path, Any], tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "diracsh",
-            "serve",
-            "--cassette",
-            str(recorded[0]),
-            "--state-dir",
-            str(state),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=_env(tmp_path),
-    )
-    try:
-        assert process.stdout is not None
-        lines = []
-        while not lines or lines[-1] != "serving until Ctrl-C":
-            line = process.stdout.readline()
-            assert line, f"serve ended early: {lines}"
-            lines.append(line.rstrip("\n"))
+    args = ["--cassette", str(recorded[0]), "--state-dir", str(state)]
+    with serving(args, tmp_path / "home") as lines:
         urls = [line.split()[1] for line in lines if line.startswith("service ")]
         assert [url.split("/", 3)[3] for url in urls] == [
             "Demo/Jobs",
@@ -286,11 +266,6 @@ def test_serve_cassette_prints_urls_and_credentials_and_serves(
             caLocation=str(state / "ca"),
         )
         assert client.getJobStatus([12, 13])["Value"] == {"12": "Running", "13": "Done"}
-    finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def test_serve_a_missing_cassette_exits_3(tmp_path: Path) -> None:

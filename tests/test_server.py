@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import shutil
+import subprocess
 import threading
+from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from diracsh import TornadoClient, jencode
 from diracsh.server import Server
-from tests.kit import KitPKI
+from tests.kit import KitPKI, free_port, serving
 
 
 def post(
@@ -174,3 +178,52 @@ def test_wrong_number_of_arguments_is_an_s_error_not_a_500(
     assert client.echo(1, 2)["Message"] == (
         "Function echo cannot take 2 arguments: too many positional arguments"
     )
+
+
+# -- diracsh serve --demo ----------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_serve_demo_prints_what_to_use_and_its_curl_line_works(
+    dirac_ref: Any, tmp_path: Path, host: str
+) -> None:
+    state = tmp_path / "demo state"  # a space: the curl line must quote it
+    port = free_port()
+    args = ["--demo", "--host", host, "--port", str(port), "--state-dir", str(state)]
+    with serving(args, tmp_path / "home") as lines:
+        # Bound to every address, the server is still reached (and certified)
+        # as 127.0.0.1.
+        base = f"https://127.0.0.1:{port}"
+        assert lines[:-2] == [
+            f"service   {base}/Demo/Jobs",
+            f"service   {base}/Demo/Files",
+            f"service   {base}/Framework/Notification",
+            f"CA dir    {state / 'ca'}",
+            f"user cert {state / 'user' / 'usercert.pem'}",
+            f"user key  {state / 'user' / 'userkey.pem'}",
+            f"proxy     {state / 'user' / 'proxy.pem'}",
+            f"admin     {state / 'admin' / 'proxy.pem'}",
+        ]
+        env = {
+            "X509_CERT_DIR": str(state / "ca"),
+            "X509_USER_PROXY": str(state / "user" / "proxy.pem"),
+        }
+        whoami = dirac_ref.call(f"{base}/Demo/Jobs", "whoami", env=env)
+        assert (whoami["OK"], whoami["Value"]["username"]) == (True, "demo")
+
+        assert lines[-2].startswith("try:      curl ")
+        if shutil.which("curl") is None:
+            pytest.skip("curl is not installed: the printed line cannot be run")
+        pasted = subprocess.run(
+            lines[-2].removeprefix("try:") + " --silent --show-error",
+            shell=True,
+            capture_output=True,
+            timeout=30,
+        )
+        assert pasted.stderr == b""
+        ping = jencode.loads(pasted.stdout)
+        assert ping["OK"] is True
+        assert (ping["Value"]["name"], ping["Value"]["URL"]) == (
+            "Demo/Jobs",
+            f"{base}/Demo/Jobs",
+        )

@@ -13,6 +13,7 @@ import enum
 import io
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -339,10 +340,10 @@ def _serve(args: argparse.Namespace) -> int:
     if args.cassette is not None:
         server, pki = _start_replay(args.cassette, args.host, args.port, args.state_dir)
         first = next(iter(server.services))
-        probe = f"-d method=listMethods {server.url(first)}"
+        probe = ["-d", "method=listMethods", server.url(first)]
     else:
         server, pki = _start_demo(args.host, args.port, args.state_dir)
-        probe = f"-d method=ping {server.url('Demo/Jobs')}"
+        probe = ["-d", "method=ping", server.url("Demo/Jobs")]
     out = sys.stdout
     for name in server.services:
         print(f"service   {server.url(name)}", file=out)
@@ -351,7 +352,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"user key  {pki.user_key}", file=out)
     print(f"proxy     {pki.proxy}", file=out)
     print(f"admin     {pki.admin_proxy}", file=out)
-    print(f"try:      curl --cacert {pki.ca_cert} --cert {pki.proxy} {probe}", file=out)
+    curl = ["curl", "--cacert", str(pki.ca_cert), "--cert", str(pki.proxy), *probe]
+    print(f"try:      {shlex.join(curl)}", file=out)
     print("serving until Ctrl-C", file=out, flush=True)
     try:
         server.serve_forever()

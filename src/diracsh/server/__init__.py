@@ -38,7 +38,7 @@ def start_demo(
     from diracsh.server.demo import demo_services
     from diracsh.server.pki import ensure_demo_pki
 
-    pki = ensure_demo_pki(state_dir)
+    pki = ensure_demo_pki(state_dir, hosts=[host])
     server = serve_with_demo_pki(demo_services(), pki, host=host, port=port)
     if background:
         server.start()

@@ -37,6 +37,8 @@ __all__ = ["Server", "server_ssl_context"]
 log = logging.getLogger("diracsh.server")
 
 Registry = Mapping[str, Mapping[str, Any]]
+# Bind addresses meaning "every interface"; such a server is reached on 127.0.0.1.
+_ANY_ADDRESS = ("", "0.0.0.0")
 
 
 def server_ssl_context(
@@ -93,7 +95,9 @@ class Server:
         self._stopped = threading.Event()
 
     def url(self, service: str) -> str:
-        return f"https://{self.host}:{self.port}/{service}"
+        """The URL of *service*; on a server bound to every address, via 127.0.0.1."""
+        host = "127.0.0.1" if self.host in _ANY_ADDRESS else self.host
+        return f"https://{host}:{self.port}/{service}"
 
     # -- running -----------------------------------------------------------
 

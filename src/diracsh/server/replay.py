@@ -145,7 +145,7 @@ def start_replay(
             f"{cassette} records no call to a System/Component service: "
             "nothing to serve (record calls with .record FILE)"
         )
-    pki = ensure_demo_pki(state_dir)
+    pki = ensure_demo_pki(state_dir, hosts=[host])
     server = serve_with_demo_pki(services, pki, host=host, port=port)
     if background:
         server.start()

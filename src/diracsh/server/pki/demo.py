@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import os
 import re
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -40,6 +41,8 @@ if sys.platform != "win32":
     import fcntl
 
 _DEMO_HOST_NAMES = ("localhost", "127.0.0.1", "::1")
+# Bind addresses that mean "every interface": no name to certify.
+_ANY_ADDRESS = ("", "0.0.0.0", "::")
 _DEMO_PROXY_HOURS = 12.0
 _PROXY_MIN_LEFT = timedelta(hours=1)
 _CERT_MIN_LEFT = timedelta(days=1)
@@ -157,8 +160,41 @@ def _load_issued(cert_path: Path, key_path: Path) -> Issued:
     return Issued(certs[0], key)
 
 
-def _load_credentials(layout: _Layout) -> _Credentials | None:
-    """Return the stored CA/host/users, or None if anything needs redoing."""
+def _san_names(cert: x509.Certificate) -> list[str]:
+    """The host names and addresses a certificate's subjectAltName covers."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    names = san.value.get_values_for_type(x509.DNSName)
+    addresses = san.value.get_values_for_type(x509.IPAddress)
+    return [*names, *(str(address) for address in addresses)]
+
+
+def _same_name(name: str) -> str:
+    """A host name or address in one spelling, to compare with another."""
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        return name.lower().rstrip(".")
+
+
+def _host_names(wanted: Sequence[str], already: Sequence[str] = ()) -> list[str]:
+    """The demo names, then *already* and *wanted* ones, once each, in order."""
+    names: dict[str, str] = {}
+    for name in (*_DEMO_HOST_NAMES, *already, *wanted):
+        if name.strip("[]") not in _ANY_ADDRESS:
+            names.setdefault(_same_name(name.strip("[]")), name.strip("[]"))
+    return list(names.values())
+
+
+def _load_credentials(
+    layout: _Layout, hosts: Sequence[str] = ()
+) -> _Credentials | None:
+    """Return the stored CA/host/users, or None if anything needs redoing.
+
+    The host certificate must also cover every name in *hosts*.
+    """
     try:
         (ca,) = _load_certificates(layout.ca_cert.read_bytes())
         loaded = {
@@ -172,7 +208,19 @@ def _load_credentials(layout: _Layout) -> _Credentials | None:
         return None
     if not all(_valid_for(c, _CERT_MIN_LEFT) for c in [ca, *leaves]):
         return None
+    covered = {_same_name(n) for n in _san_names(loaded["host"].cert)}
+    if not {_same_name(n) for n in _host_names(hosts)} <= covered:
+        return None
     return _Credentials(ca, loaded["host"], loaded["user"], loaded["admin"])
+
+
+def _stored(layout: _Layout) -> list[str]:
+    """The names the stored host certificate covers (none if unreadable)."""
+    try:
+        (cert,) = _load_certificates(layout.part("host", "hostcert.pem").read_bytes())
+    except (OSError, ValueError):
+        return []
+    return _san_names(cert)
 
 
 def _store_issued(layout: _Layout, role: str, issued: Issued) -> None:
@@ -183,11 +231,11 @@ def _store_issued(layout: _Layout, role: str, issued: Issued) -> None:
     files.atomic_write(layout.part(role, cert_name), issued.cert_pem(), 0o644)
 
 
-def _create_credentials(layout: _Layout) -> _Credentials:
+def _create_credentials(layout: _Layout, host_names: Sequence[str]) -> _Credentials:
     ca = make_ca()
     creds = _Credentials(
         ca=ca.cert,
-        host=issue_host(ca, _DEMO_HOST_NAMES),
+        host=issue_host(ca, host_names),
         user=issue_user(ca, "demo user"),
         admin=issue_user(ca, "demo admin"),
     )
@@ -257,8 +305,13 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def ensure_demo_pki(state_dir: Path) -> DemoPKI:
+def ensure_demo_pki(state_dir: Path, hosts: Sequence[str] = ()) -> DemoPKI:
     """Create the demo PKI under ``state_dir`` on first use, reuse it after.
+
+    The host certificate covers ``localhost``, ``127.0.0.1`` and ``::1``, and
+    the names or addresses in *hosts* (a server's ``--host``; the any-address
+    ``0.0.0.0`` is left out). A stored PKI whose host certificate lacks one of
+    them is made again, covering the names it had as well.
 
     Layout: ``ca/`` (CA file plus hash links, usable as ``capath``),
     ``host/{hostcert,hostkey}.pem``, ``user/`` and ``admin/`` each with
@@ -273,9 +326,9 @@ def ensure_demo_pki(state_dir: Path) -> DemoPKI:
     layout = _Layout(Path(state_dir))
     _private_dir(layout.state_dir)
     with _exclusive_lock(layout.state_dir / ".lock"):
-        creds = _load_credentials(layout)
+        creds = _load_credentials(layout, hosts)
         if creds is None:
-            creds = _create_credentials(layout)
+            creds = _create_credentials(layout, _host_names(hosts, _stored(layout)))
         else:
             write_ca_dir(layout.ca_dir, [creds.ca])  # repairs missing links
             for role, (_cert, key) in _ROLE_FILES.items():
