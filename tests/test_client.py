@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -714,3 +716,22 @@ def test_host_certificate_extra_credentials_give_way_as_in_dirac(
     assert sent(extraCredentials="") is None  # an explicit empty value wins
     assert sent(delegatedDN="/O=x/CN=y", delegatedGroup="g") == ['["/O=x/CN=y", "g"]']
     assert TornadoClient("X/Y").VAL_EXTRA_CREDENTIALS_HOST == "hosts"
+
+
+def test_the_client_library_never_imports_the_server() -> None:
+    # Every module of the client library, imported in a fresh interpreter.
+    code = """
+import importlib, pkgutil, sys
+import diracsh, diracsh.client, diracsh.jencode, diracsh.results, diracsh.stubs
+for package in (diracsh.client, diracsh.stubs):
+    for found in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        importlib.import_module(found.name)
+print(" ".join(sorted(sys.modules)))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = done.stdout.split()
+    assert "diracsh.client.tornadoclient" in loaded and "diracsh.stubs.store" in loaded
+    assert [m for m in loaded if m.startswith(("diracsh.server", "tornado"))] == []

@@ -145,6 +145,7 @@ def test_list_methods_describes_every_method(server: Server, pki: KitPKI) -> Non
 
 def test_eight_threads_of_calls_all_correct(server: Server, pki: KitPKI) -> None:
     failures: list[str] = []
+    correct = [0] * 8
     when = dt.datetime(2024, 1, 2, 3, 4, 5)
 
     def worker(index: int) -> None:
@@ -156,7 +157,9 @@ def test_eight_threads_of_calls_all_correct(server: Server, pki: KitPKI) -> None
         for call in range(500):
             value = {"thread": index, "call": call, "when": when, "raw": bytes([index])}
             result = client.echo(value)
-            if result.get("Value") != value:
+            if result.get("Value") == value:
+                correct[index] += 1
+            else:
                 failures.append(f"{index}/{call}: {result.get('Message')}")
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
@@ -164,7 +167,9 @@ def test_eight_threads_of_calls_all_correct(server: Server, pki: KitPKI) -> None
         thread.start()
     for thread in threads:
         thread.join(timeout=300)
+    assert not any(thread.is_alive() for thread in threads)
     assert failures == []
+    assert correct == [500] * 8
 
 
 def test_wrong_number_of_arguments_is_an_s_error_not_a_500(
