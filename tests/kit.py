@@ -57,6 +57,10 @@ class KitPKI:
     client_host_cert: Path
     client_host_key: Path
     client_host_dn: str
+    # Signed by the CA but unknown to the kit server's registry.
+    stranger_cert: Path
+    stranger_key: Path
+    stranger_dn: str
 
 
 def _write_pair(directory: Path, name: str, issued: Issued) -> tuple[Path, Path]:
@@ -119,6 +123,8 @@ def build_pki(root: Path) -> KitPKI:
     client_host_cert, client_host_key = _write_pair(
         root / "client-host", "host", client_host
     )
+    stranger = issue_user(ca, "unregistered user")
+    stranger_cert, stranger_key = _write_pair(root / "stranger", "user", stranger)
     return KitPKI(
         root,
         ca,
@@ -139,6 +145,9 @@ def build_pki(root: Path) -> KitPKI:
         client_host_cert,
         client_host_key,
         dn_string(client_host.cert.subject),
+        stranger_cert,
+        stranger_key,
+        dn_string(stranger.cert.subject),
     )
 
 
@@ -159,6 +168,11 @@ def kit_server(
             "username": "boss",
             "group": "test_admin",
             "properties": ["JobAdministrator"],
+        },
+        pki.client_host_dn: {
+            "username": "worker.example.org",
+            "group": "hosts",
+            "properties": ["TrustedHost"],
         },
         "/O=DIRAC/CN=token-user": {
             "username": "tok",

@@ -7,6 +7,7 @@ import gzip
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ import pytest
 import requests
 
 from diracsh import TornadoClient, jencode
-from diracsh.server import Server
-from tests.kit import KitPKI, free_port, serving
+from diracsh.results import S_OK
+from diracsh.server import Server, Service, remote_credentials
+from tests.kit import TOKEN, KitPKI, free_port, kit_server, serving
 
 
 def post(
@@ -116,6 +118,10 @@ def test_types_are_checked_with_dirac_messages(server: Server, pki: KitPKI) -> N
     )
     assert client.getJobAttributes()["Message"] == (
         "Function getJobAttributes expects at least 1 arguments"
+    )
+    # DIRAC's check is isinstance: True passes for an int (and finds no job).
+    assert client.getJobAttributes(True)["Message"] == (
+        "No such file or directory ( 2 : Job True not found)"
     )
 
 
@@ -232,3 +238,100 @@ def test_serve_demo_prints_what_to_use_and_its_curl_line_works(
             "Demo/Jobs",
             f"{base}/Demo/Jobs",
         )
+
+
+# -- auth_ rules ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def guarded(pki: KitPKI) -> Iterator[Server]:
+    """A service with one method per kind of auth_ rule, on the test registry."""
+
+    class Guarded(Service):
+        name = "Test/Guarded"
+        auth_open = ("all",)
+        auth_members = ("authenticated",)
+        auth_admins = ("JobAdministrator",)
+        auth_either = "NormalUser, jobadministrator"  # DIRAC's comma form, any case
+        auth_named = (pki.user_dn, pki.stranger_dn)
+
+        def _me(self) -> dict[str, Any]:
+            return S_OK(remote_credentials()["username"])
+
+        export_open = export_members = export_admins = _me
+        export_either = export_named = _me
+
+    with kit_server(pki, services=[Guarded()]) as running:
+        yield running
+
+
+CALLERS = ("proxy", "admin", "token", "host", "stranger")
+# Who gets an answer (their registry username) for each method; others get 401.
+ALLOWED = {
+    "open": {
+        "proxy": "tester",
+        "admin": "boss",
+        "token": "tok",
+        "host": "worker.example.org",
+        "stranger": "anonymous",
+    },
+    "members": {
+        "proxy": "tester",
+        "admin": "boss",
+        "token": "tok",
+        "host": "worker.example.org",
+    },
+    "admins": {"admin": "boss"},
+    "either": {"proxy": "tester", "admin": "boss", "token": "tok"},
+    "named": {"proxy": "tester", "stranger": "anonymous"},
+    "ping": {caller: "" for caller in CALLERS},
+    "whoami": {caller: "" for caller in CALLERS if caller != "stranger"},
+}
+
+
+def _caller(server: Server, pki: KitPKI, who: str) -> TornadoClient:
+    options: dict[str, Any] = {
+        "proxy": {"proxyLocation": str(pki.proxy)},
+        "admin": {"proxyLocation": str(pki.admin_proxy)},
+        "token": {"accessToken": TOKEN},
+        "host": {
+            "certFile": str(pki.client_host_cert),
+            "keyFile": str(pki.client_host_key),
+        },
+        "stranger": {
+            "certFile": str(pki.stranger_cert),
+            "keyFile": str(pki.stranger_key),
+        },
+    }[who]
+    return TornadoClient(
+        server.url("Test/Guarded"), caLocation=str(pki.ca_dir), **options
+    )
+
+
+@pytest.mark.parametrize("method", sorted(ALLOWED))
+@pytest.mark.parametrize("who", CALLERS)
+def test_auth_rules_admit_exactly_their_callers(
+    guarded: Server, pki: KitPKI, method: str, who: str
+) -> None:
+    result = _caller(guarded, pki, who).executeRPC(method)
+    if who in ALLOWED[method]:
+        assert result["OK"] is True, result["Message"]
+        if ALLOWED[method][who]:
+            assert result["Value"] == ALLOWED[method][who]
+    else:
+        assert (result["OK"], result["Errno"]) == (False, 13)
+
+
+def test_list_methods_shows_each_auth_rule(guarded: Server, pki: KitPKI) -> None:
+    listing = _caller(guarded, pki, "proxy").listMethods()["Value"]
+    assert {name: entry["auth"] for name, entry in listing.items()} == {
+        "open": ["all"],
+        "members": ["authenticated"],
+        "admins": ["JobAdministrator"],
+        "either": ["NormalUser", "jobadministrator"],
+        "named": [pki.user_dn, pki.stranger_dn],
+        "echo": ["all"],
+        "listMethods": ["all"],
+        "ping": ["all"],
+        "whoami": ["authenticated"],
+    }

@@ -63,7 +63,9 @@ class Server:
     """Serves several kit services on one port, in a background thread or in front.
 
     :param registry: what the server knows about users, by DN: ``username``,
-        ``group`` and ``properties`` (like DIRAC's Registry).
+        ``group`` and ``properties`` (like DIRAC's Registry). A caller not in
+        it is ``anonymous``/``visitor`` and may call only ``all`` methods, or
+        those listing its DN.
     :param tokens: accepted bearer tokens, each mapped to a subject name.
     """
 

@@ -3,8 +3,9 @@
 Like a DIRAC handler, a service declares, per method:
 
 * ``export_<name>(self, ...)``: the method, returning ``S_OK``/``S_ERROR``;
-* ``auth_<name>``: who may call it: ``["all"]``, ``["authenticated"]``, or a
-  list of DNs and properties (any one suffices); the class attribute
+* ``auth_<name>``: who may call it: ``["all"]`` (anyone with a credential),
+  ``["authenticated"]`` (a caller the server's registry knows, as in DIRAC),
+  or a list of DNs and properties (any one suffices); the class attribute
   ``DEFAULT_AUTHORIZATION`` applies otherwise;
 * ``types_<name>``: the types of the leading arguments (a type, a tuple of
   types, or None to skip one), checked before the call with DIRAC's messages.
@@ -83,7 +84,9 @@ class Service:
             return True
         if credentials is None:
             return False
-        if "authenticated" in rule:
+        if "authenticated" in rule and credentials.get("validDN"):
+            # As DIRAC's AuthManager: a verified but unregistered identity
+            # passes only "all" (as anonymous), a listed DN or property.
             return True
         held = {p.lower() for p in credentials.get("properties", [])}
         held.add(str(credentials.get("DN", "")).lower())
@@ -98,9 +101,7 @@ class Service:
             if want is None:
                 continue
             wanted = tuple(want) if isinstance(want, list | tuple) else (want,)
-            if not isinstance(arg, wanted) or (
-                isinstance(arg, bool) and bool not in wanted and int in wanted
-            ):
+            if not isinstance(arg, wanted):  # True is an int, as in DIRAC
                 return S_ERROR(
                     f"Type mismatch in parameter {index} (starting with param 0) "
                     f"Received {type(arg)}, expected {_type_names(want)}"
