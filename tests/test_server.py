@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import logging
 import shutil
 import subprocess
 import threading
@@ -194,13 +195,14 @@ def test_wrong_number_of_arguments_is_an_s_error_not_a_500(
 # -- diracsh serve --demo ----------------------------------------------------
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+@pytest.mark.parametrize("host", [None, "0.0.0.0"])
 def test_serve_demo_prints_what_to_use_and_its_curl_line_works(
-    dirac_ref: Any, tmp_path: Path, host: str
+    dirac_ref: Any, tmp_path: Path, host: str | None
 ) -> None:
     state = tmp_path / "demo state"  # a space: the curl line must quote it
     port = free_port()
-    args = ["--demo", "--host", host, "--port", str(port), "--state-dir", str(state)]
+    args = ["--demo", "--port", str(port), "--state-dir", str(state)]
+    args += ["--host", host] if host else []  # default: 127.0.0.1
     with serving(args, tmp_path / "home") as lines:
         # Bound to every address, the server is still reached (and certified)
         # as 127.0.0.1.
@@ -335,3 +337,64 @@ def test_list_methods_shows_each_auth_rule(guarded: Server, pki: KitPKI) -> None
         "ping": ["all"],
         "whoami": ["authenticated"],
     }
+
+
+def test_a_method_that_raises_is_500_with_the_traceback_in_the_log_only(
+    server: Server, pki: KitPKI, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="diracsh.server"):
+        response = post(server, pki, {"method": "getSiteMask", "args": "[]"})
+    assert response.status_code == 500
+    assert response.text == (
+        "<html><title>500: Internal Server Error</title>"
+        "<body>500: Internal Server Error</body></html>"
+    )
+    logged = [r for r in caplog.records if r.name == "diracsh.server" and r.exc_info]
+    assert [r.getMessage() for r in logged] == ["Demo/Jobs.getSiteMask raised"]
+    assert "site mask database is unreachable" in caplog.text
+
+
+# -- the demo services -----------------------------------------------------------
+
+
+def test_demo_job_life_and_notifications(pki: KitPKI) -> None:
+    with kit_server(pki) as own:  # jobs and messages change: a server of its own
+
+        def demo(service: str) -> TornadoClient:
+            return TornadoClient(
+                own.url(service),
+                proxyLocation=str(pki.proxy),
+                caLocation=str(pki.ca_dir),
+            )
+
+        jobs, mail = demo("Demo/Jobs"), demo("Framework/Notification")
+        assert jobs.submitJob("no executable")["Message"] == "JDL has no Executable"
+        job = jobs.submitJob('[ Executable = "run.sh"; ]')["Value"]
+        assert job == 20  # after the 8 seeded jobs, 12 to 19
+        assert jobs.getJobStatus([job, 12, 999])["Value"] == {
+            str(job): "Received",
+            "12": "Running",
+        }
+        assert jobs.getJobAttributes(job, ["Owner", "OwnerGroup"])["Value"] == {
+            "Owner": "tester",
+            "OwnerGroup": "test_user",
+        }
+        assert jobs.killJob(job)["Value"] == [job]
+        assert jobs.killJob(job)["Message"] == f"Job {job} is already Killed"
+        history = jobs.getJobLoggingInfo(job)["Value"]
+        assert [entry[:2] for entry in history] == [
+            ["Received", "Job accepted"],
+            ["Killed", "Killed by user"],
+        ]
+        assert all(isinstance(entry[2], dt.datetime) for entry in history)
+        assert jobs.waitForJob(job, 0)["Value"] == "Killed"
+        assert jobs.getJobSummary()["Value"]["ByStatus"]["Killed"] == {"ANY": 1}
+
+        assert mail.sendMail("ops@example.org", "Hello", "text")["Value"] == 2
+        newest = mail.getMessages(True)["Value"][0]
+        assert (newest["From"], newest["To"], newest["Subject"]) == (
+            "tester",
+            "ops@example.org",
+            "Hello",
+        )
+        assert isinstance(newest["Time"], dt.datetime)
