@@ -7,6 +7,7 @@ import gzip
 import logging
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,9 @@ import requests
 from diracsh import TornadoClient, jencode
 from diracsh.results import S_OK
 from diracsh.server import Server, Service, remote_credentials
+from diracsh.server.pki import ensure_demo_pki
 from tests.kit import TOKEN, KitPKI, free_port, kit_server, serving
+from tests.pty import pty_env
 
 
 def post(
@@ -398,3 +401,25 @@ def test_demo_job_life_and_notifications(pki: KitPKI) -> None:
             "Hello",
         )
         assert isinstance(newest["Time"], dt.datetime)
+
+
+def test_serve_demo_on_an_address_it_cannot_bind_keeps_the_demo_ca(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    ca = ensure_demo_pki(state).ca_cert.read_bytes()
+    done = subprocess.run(
+        # 192.0.2.1 is TEST-NET-1 (RFC 5737): never a local address.
+        [sys.executable, "-m", "diracsh", "serve", "--demo", "--host", "192.0.2.1"]
+        + ["--state-dir", str(state)],
+        capture_output=True,
+        text=True,
+        env=pty_env(tmp_path / "home"),
+        timeout=60,
+    )
+    assert done.returncode == 3
+    # The reason is the system's text ("Cannot assign requested address").
+    assert done.stderr.startswith("diracsh: cannot start the demo service on ")
+    assert done.stderr.endswith(f" (state in {state})\n")
+    assert done.stderr.count("\n") == 1
+    assert (state / "ca" / "diracsh-demo-CA.pem").read_bytes() == ca

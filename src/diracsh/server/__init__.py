@@ -5,9 +5,12 @@ The client library never imports this package.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import tornado.netutil
 
 from diracsh.server.http import Server
 from diracsh.server.service import Service, remote_credentials
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Server",
     "Service",
+    "check_address",
     "demo_registry",
     "remote_credentials",
     "serve_with_demo_pki",
@@ -38,11 +42,21 @@ def start_demo(
     from diracsh.server.demo import demo_services
     from diracsh.server.pki import ensure_demo_pki
 
+    check_address(host, port)
     pki = ensure_demo_pki(state_dir, hosts=[host])
     server = serve_with_demo_pki(demo_services(), pki, host=host, port=port)
     if background:
         server.start()
     return server, pki
+
+
+def check_address(host: str, port: int) -> None:
+    """Raise OSError if *host*:*port* cannot be served (before any PKI is made).
+
+    A mistyped ``--host`` must not remake the demo CA for a name it cannot bind.
+    """
+    for sock in tornado.netutil.bind_sockets(port, host, family=socket.AF_INET):
+        sock.close()
 
 
 def serve_with_demo_pki(

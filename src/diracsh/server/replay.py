@@ -135,7 +135,7 @@ def start_replay(
     all accepted. With ``background=False`` the server is created but not
     started: call ``serve_forever()`` on it.
     """
-    from diracsh.server import serve_with_demo_pki
+    from diracsh.server import check_address, serve_with_demo_pki
     from diracsh.server.pki import ensure_demo_pki
 
     entries = load(cassette)
@@ -145,6 +145,7 @@ def start_replay(
             f"{cassette} records no call to a System/Component service: "
             "nothing to serve (record calls with .record FILE)"
         )
+    check_address(host, port)
     pki = ensure_demo_pki(state_dir, hosts=[host])
     server = serve_with_demo_pki(services, pki, host=host, port=port)
     if background:
