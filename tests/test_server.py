@@ -94,6 +94,15 @@ def test_raw_content_answers_octet_stream(server: Server, pki: KitPKI) -> None:
     )
     assert response.headers["Content-Type"] == "application/octet-stream"
     assert response.content.startswith(b"Job 12 (demo_job_12)\n")
+    # DIRAC reads rawContent from the query string too (get_argument).
+    in_query = requests.post(
+        server.url("Demo/Jobs") + "?rawContent=True",
+        data={"method": "streamToClient", "args": "[12]"},
+        cert=str(pki.proxy),
+        verify=str(pki.ca_dir),
+        timeout=30,
+    )
+    assert in_query.content == response.content
 
 
 def test_gzip_when_the_client_accepts_it(server: Server, pki: KitPKI) -> None:

@@ -283,7 +283,7 @@ class RPCHandler(tornado.web.RequestHandler):
             result.pop("CallStack", None)
         if result is None:
             self.finish()
-        elif self.get_body_argument("rawContent", "") and not isinstance(result, dict):
+        elif self.get_argument("rawContent", "") and not isinstance(result, dict):
             self.set_header("Content-Type", "application/octet-stream")
             self.finish(result if isinstance(result, bytes) else str(result).encode())
         else:
