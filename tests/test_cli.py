@@ -130,3 +130,48 @@ def test_bad_timeouts_are_an_s_error_not_an_exception(timeout: object) -> None:
     result = TornadoClient("https://127.0.0.1:1/Demo/Jobs", timeout=timeout).ping()
     assert result["OK"] is False
     assert result["Message"].startswith("timeout must be a number of seconds")
+
+
+def write_config(home: Path, text: str) -> None:
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "config.toml").write_text(text)
+
+
+def test_call_takes_aliases_and_credentials_from_the_config(
+    diracsh_demo: DemoService, tmp_path: Path
+) -> None:
+    pki = diracsh_demo.pki
+    write_config(
+        tmp_path,
+        f'[credentials]\nproxy = "{pki.proxy}"\nca_dir = "{pki.ca_dir}"\n'
+        f'[aliases]\njobs = "{diracsh_demo.url()}"\n',
+    )
+    done = diracsh(tmp_path, "call", "jobs", "getJobStatus", "12")
+    assert (done.returncode, done.stdout) == (
+        0,
+        "{'OK': True, 'Value': {'12': 'Running'}}\n",
+    ), done.stderr
+
+
+def test_a_credential_flag_replaces_the_config_credential(
+    diracsh_demo: DemoService, tmp_path: Path
+) -> None:
+    pki = diracsh_demo.pki
+    write_config(
+        tmp_path, f'[credentials]\nproxy = "{pki.proxy}"\nca_dir = "{pki.ca_dir}"\n'
+    )
+    flags = ["--cert", str(pki.admin_cert), "--key", str(pki.admin_key)]
+    call = diracsh(tmp_path, "call", diracsh_demo.url(), "whoami", *flags)
+    shell = diracsh(tmp_path, diracsh_demo.url(), *flags, stdin="whoami()\n")
+    for done in (call, shell):
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "'DN': '/O=diracsh/OU=users/CN=demo admin'" in done.stdout
+
+
+def test_demo_services_use_the_demo_ca_whatever_the_config_says(
+    tmp_path: Path,
+) -> None:
+    write_config(tmp_path, '[credentials]\nca_dir = "/nonexistent/certificates"\n')
+    done = diracsh(tmp_path, "--demo", stdin="getJobStatus(12)\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("{'OK': True, 'Value': {'12': 'Running'}}  (")

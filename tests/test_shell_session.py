@@ -174,3 +174,29 @@ def test_huge_values_are_shortened_on_screen() -> None:
     assert text == "{'OK': True,\n 'Value': <b'" + "x" * 64 + "'... (5,000 bytes)>}"
     raw = format_result({"OK": True, "Value": "y" * 200_000}, "raw", shorten=True)
     assert raw.endswith("... (200,025 characters in all)")
+
+
+def test_connect_flags_replace_the_default_credential(
+    diracsh_demo: DemoService,
+) -> None:
+    shell, out = make_shell(diracsh_demo)  # defaults: the demo user's proxy
+    pki = diracsh_demo.pki
+    url = diracsh_demo.url("Demo/Jobs")
+    shell.execute(
+        f".connect {url} as admin --cert {pki.admin_cert} --key {pki.admin_key}"
+    )
+    shell.execute(f".connect {url} as user")
+    out.truncate(0)
+    out.seek(0)
+    shell.execute("admin.whoami()")
+    shell.execute("user.whoami()")
+    shell.execute(".services")
+    text = out.getvalue()
+    assert text.count("'DN': '/O=diracsh/OU=users/CN=demo admin'") == 1
+    assert text.count("'DN': '/O=diracsh/OU=users/CN=demo user'") == 1
+    assert text.index("CN=demo admin") < text.index("CN=demo user")
+    services = text.splitlines()[-2:]
+    assert services[0].startswith("  admin ")
+    assert f"[cert {pki.admin_cert} + {pki.admin_key};" in services[0]
+    assert services[1].startswith("* user ")
+    assert f"[proxy {pki.proxy}" in services[1]

@@ -77,6 +77,27 @@ def _client_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _config(*, create: bool = False) -> Any:
+    """The config file's settings; a broken file gives one warning and the defaults."""
+    from diracsh.config import Config, ConfigError, load_config
+
+    try:
+        return load_config(create=create)
+    except ConfigError as exc:
+        print(f"diracsh: {exc}; using the defaults", file=sys.stderr)
+        return Config()
+
+
+def _options(args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    """Client keywords: the flags over the config file (over DIRAC's environment).
+
+    A credential flag replaces the file's credential instead of joining it.
+    """
+    from diracsh.client.credentials import override_options
+
+    return override_options(config.client_options(), _client_options(args))
+
+
 def _with_passphrase(options: dict[str, Any], known: dict[str, str]) -> dict[str, Any]:
     """Ask for an encrypted key's passphrase on the terminal before any call."""
     from diracsh.client.credentials import CredentialError, ask_passphrase_once
@@ -372,7 +393,9 @@ def _call(args: argparse.Namespace) -> int:
     except ParseError as exc:
         print(f"diracsh: {exc}", file=sys.stderr)
         return Exit.USAGE
-    client = TornadoClient(args.target, **_with_passphrase(_client_options(args), {}))
+    config = _config()
+    target = config.aliases.get(args.target, args.target)
+    client = TornadoClient(target, **_with_passphrase(_options(args, config), {}))
     problem = client._startup_problem()
     if problem is not None:
         print(f"diracsh: {problem['Message']}", file=sys.stderr)
@@ -390,7 +413,7 @@ def _replay(args: argparse.Namespace) -> int:
     except stubs.CassetteError as exc:
         raise StartupError(str(exc)) from exc
     passphrases: dict[str, str] = {}
-    options = _with_passphrase(_client_options(args), passphrases)
+    options = _with_passphrase(_options(args, _config()), passphrases)
     secrets = [*stubs.secrets_of(options), *passphrases.values()]
     pool = stubs.ClientPool(options, server=args.server)
     outcomes = []
@@ -406,28 +429,26 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _shell(args: argparse.Namespace) -> int:
-    from diracsh.config import Config, ConfigError, load_config, paths
+    from diracsh.config import paths
     from diracsh.shell.parser import ParseError
     from diracsh.shell.render import Printer
     from diracsh.shell.session import Shell
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    try:
-        config = load_config(create=interactive)
-    except ConfigError as exc:
-        print(f"diracsh: {exc}; using the defaults", file=sys.stderr)
-        config = Config()
+    config = _config(create=interactive)
     printer = Printer(color=interactive and config.color, style=config.style)
     shell = Shell(printer)
     # Flags win over the config file, which wins over DIRAC's environment.
-    shell.defaults = {**config.client_options(), **_client_options(args)}
+    shell.defaults = _options(args, config)
     shell.aliases = dict(config.aliases)
     # An encrypted key's passphrase is asked on the terminal when connecting
     # (never echoed, never in the history), not inside a background call.
     shell.ask_secret = terminal_prompt()
     if interactive:
         shell.hold_discovery()  # released once the first prompt is drawn
-    demo = _connect_demo(shell, printer, interactive) if args.demo else None
+    demo = None
+    if args.demo:
+        demo = _connect_demo(shell, printer, interactive, _client_options(args))
     for target in args.targets:
         try:
             shell.connect(target)
@@ -451,18 +472,21 @@ def _shell(args: argparse.Namespace) -> int:
             demo.stop()
 
 
-def _connect_demo(shell: Any, printer: Any, interactive: bool) -> Any:
+def _connect_demo(
+    shell: Any, printer: Any, interactive: bool, flags: dict[str, Any]
+) -> Any:
+    from diracsh.client.credentials import override_options
+
     server, pki = _start_demo("127.0.0.1", 0, None)
     server.start()
-    # The demo user's credentials become the session's: .connect to another
-    # demo URL works without flags.
-    shell.defaults = {
-        "proxyLocation": str(pki.proxy),
-        "caLocation": str(pki.ca_dir),
-        **shell.defaults,
-    }
+    demo = {"proxyLocation": str(pki.proxy), "caLocation": str(pki.ca_dir)}
+    # The demo user's credentials become the session's defaults where the
+    # config and flags give none: .connect to another demo URL needs no flags.
+    shell.defaults = override_options(demo, shell.defaults)
+    # The demo services themselves are verified with the demo CA, whatever CA
+    # directory the config file names; only flags change what they get.
     for name in server.services:
-        shell.connect(server.url(name))
+        shell.connect(server.url(name), **override_options(demo, flags))
     shell.current = "Demo/Jobs"
     if not interactive:
         return server

@@ -29,6 +29,7 @@ __all__ = [
     "find_credential",
     "conflicting_options",
     "encrypted_key",
+    "override_options",
     "find_token",
     "use_access_token",
 ]
@@ -207,6 +208,35 @@ def conflicting_options(kwargs: Mapping[str, Any]) -> str | None:
     if kwargs.get("keyFile") and not kwargs.get("certFile"):
         return "a key needs its certificate: give --cert as well as --key"
     return None
+
+
+# The keywords that choose the credential; a client presents one of them.
+_CREDENTIAL_KEYWORDS = (
+    "proxyLocation",
+    "proxyString",
+    "proxyChain",
+    "certFile",
+    "keyFile",
+    "useCertificates",
+    "accessToken",
+    "useAccessToken",
+    "passwordCallback",
+)
+
+
+def override_options(
+    defaults: Mapping[str, Any], options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """*defaults* with *options* on top, where a credential replaces a credential.
+
+    A certificate given for one service must not sit beside the default proxy
+    (the proxy would win and the certificate be ignored): when *options* name
+    a credential, none of the defaults' credential keywords are kept. The CA
+    location, timeout and the rest merge key by key.
+    """
+    if any(options.get(name) for name in _CREDENTIAL_KEYWORDS):
+        defaults = {k: v for k, v in defaults.items() if k not in _CREDENTIAL_KEYWORDS}
+    return {**defaults, **options}
 
 
 def use_access_token(kwargs: Mapping[str, Any], env: Mapping[str, str]) -> bool:

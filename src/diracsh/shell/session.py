@@ -19,7 +19,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from diracsh.client import TornadoClient
-from diracsh.client.credentials import CredentialError, ask_passphrase_once
+from diracsh.client.credentials import (
+    CredentialError,
+    ask_passphrase_once,
+    override_options,
+)
 from diracsh.methods import BUILTIN_METHODS, signature
 from diracsh.shell.cassettes import CassetteCommands
 from diracsh.shell.commands import COMMANDS
@@ -108,7 +112,7 @@ class Shell(CassetteCommands, TransferCommands):
         """
         if target in self.aliases:
             alias, target = alias or target, self.aliases[target]
-        merged = {**self.defaults, **options}
+        merged = override_options(self.defaults, options)
         try:
             ask_passphrase_once(merged, self.ask_secret, self._passphrases)
         except CredentialError as exc:
