@@ -3,21 +3,29 @@ multi-line input, history."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import stat
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
-from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from diracsh.client import TornadoClient
-from diracsh.shell.app import PrivateFileHistory, make_prompt_session, open_history
+from diracsh.shell.app import (
+    PrivateFileHistory,
+    make_prompt_session,
+    open_history,
+    run_block,
+)
 from diracsh.shell.completer import ShellCompleter
 from diracsh.shell.render import Printer
 from diracsh.shell.session import Connection, Shell
@@ -49,6 +57,95 @@ def read(shell: Shell, pipe: PipeInput, keys: str) -> str:
     )
     pipe.send_text(keys)
     return session.prompt("> ")
+
+
+Ready = Callable[[PromptSession[str]], bool]
+
+
+def typed(
+    shell: Shell,
+    pipe: PipeInput,
+    steps: list[tuple[str, Ready | None]],
+    history: History | None = None,
+) -> str:
+    """The line a real PromptSession returns for keys sent in steps.
+
+    Completion and history loading run in the session's event loop, so each
+    step's keys are sent once the session shows the previous step's effect.
+    """
+    session = make_prompt_session(
+        shell, history or InMemoryHistory(), input=pipe, output=DummyOutput()
+    )
+    line: concurrent.futures.Future[str] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            line.set_result(session.prompt("> "))
+        except BaseException as exc:
+            line.set_exception(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    for keys, ready in steps:
+        pipe.send_text(keys)
+        deadline = time.monotonic() + 10
+        while ready is not None and not ready(session):
+            text = session.app.current_buffer.text
+            assert time.monotonic() < deadline, f"after {keys!r} the line is {text!r}"
+            time.sleep(0.01)
+    return line.result(timeout=10)
+
+
+def text_is(expected: str) -> Ready:
+    return lambda session: session.default_buffer.text == expected
+
+
+def test_tab_completes_a_method_in_the_prompt(shell: Shell, pipe: PipeInput) -> None:
+    steps: list[tuple[str, Ready | None]] = [
+        ("getJobSt\t", text_is("getJobStatus(")),
+        ("12)\r", None),
+    ]
+    assert typed(shell, pipe, steps) == "getJobStatus(12)"
+
+
+def test_enter_on_a_menu_entry_takes_it_without_running_the_line(
+    shell: Shell, pipe: PipeInput
+) -> None:
+    steps: list[tuple[str, Ready | None]] = [
+        ("getJob\t", lambda s: s.default_buffer.complete_state is not None),
+        ("\t", text_is("getJobAttributes(")),
+        ("\r", lambda s: s.default_buffer.complete_state is None),
+        ("12)\r", None),
+    ]
+    assert typed(shell, pipe, steps) == "getJobAttributes(12)"
+
+
+def test_ctrl_r_finds_a_history_line_and_enter_takes_it(
+    shell: Shell, pipe: PipeInput
+) -> None:
+    history = InMemoryHistory()
+    for line in ("getJobStatus(12)", "killJob(13)", "ping()"):
+        history.append_string(line)
+    steps: list[tuple[str, Ready | None]] = [
+        ("\x12getJobSt", lambda s: s.app.current_buffer.text == "getJobSt"),
+        ("\r", text_is("getJobStatus(12)")),
+        ("\r", None),
+    ]
+    assert typed(shell, pipe, steps, history) == "getJobStatus(12)"
+
+
+def test_a_pasted_block_of_commands_runs_each_in_order(
+    shell: Shell, pipe: PipeInput
+) -> None:
+    block = ".format json\n.methods kill\n.help getJobStatus\n.format\n"
+    paste = f"\x1b[200~{block}\x1b[201~"
+    text = typed(shell, pipe, [(paste, text_is(block)), ("\r", None)])
+    run_block(shell, text)
+    assert shell.printer.file.getvalue().splitlines() == [  # type: ignore[attr-defined]
+        "killJob(jobID: int)  - d",
+        "getJobStatus(jobID: int)",
+        "    d",
+        ".format python|json|raw (now json)",
+    ]
 
 
 def complete(shell: Shell, text: str) -> list[str]:

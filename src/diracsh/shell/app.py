@@ -17,6 +17,8 @@ from typing import Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.enums import DEFAULT_BUFFER
+from prompt_toolkit.filters import has_focus
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
@@ -65,9 +67,16 @@ def open_history(path: Path, printer: Printer) -> History:
 def _key_bindings() -> KeyBindings:
     bindings = KeyBindings()
 
-    @bindings.add("enter")
+    # Only in the input line: Enter in a Ctrl-R search keeps its own meaning
+    # (take the line found).
+    @bindings.add("enter", filter=has_focus(DEFAULT_BUFFER))
     def _enter(event: KeyPressEvent) -> None:
         buffer = event.current_buffer
+        state = buffer.complete_state
+        if state is not None:
+            buffer.complete_state = None  # close the menu, keep what it put in
+            if state.current_completion is not None:
+                return  # Enter on a menu entry takes that entry, as Tab would
         if is_complete(buffer.text):
             buffer.validate_and_handle()
         else:
