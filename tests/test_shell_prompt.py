@@ -15,6 +15,7 @@ import pytest
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
+from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
@@ -25,10 +26,12 @@ from diracsh.shell.app import (
     make_prompt_session,
     open_history,
     run_block,
+    toolbar,
 )
 from diracsh.shell.completer import ShellCompleter
 from diracsh.shell.render import Printer
 from diracsh.shell.session import Connection, Shell
+from diracsh.testing import DemoService
 
 
 @pytest.fixture
@@ -62,6 +65,22 @@ def read(shell: Shell, pipe: PipeInput, keys: str) -> str:
 Ready = Callable[[PromptSession[str]], bool]
 
 
+def prompting(
+    session: PromptSession[str],
+) -> concurrent.futures.Future[str]:
+    """The line *session* returns, read in a thread of its own."""
+    line: concurrent.futures.Future[str] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            line.set_result(session.prompt("> "))
+        except BaseException as exc:
+            line.set_exception(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    return line
+
+
 def typed(
     shell: Shell,
     pipe: PipeInput,
@@ -76,15 +95,7 @@ def typed(
     session = make_prompt_session(
         shell, history or InMemoryHistory(), input=pipe, output=DummyOutput()
     )
-    line: concurrent.futures.Future[str] = concurrent.futures.Future()
-
-    def run() -> None:
-        try:
-            line.set_result(session.prompt("> "))
-        except BaseException as exc:
-            line.set_exception(exc)
-
-    threading.Thread(target=run, daemon=True).start()
+    line = prompting(session)
     for keys, ready in steps:
         pipe.send_text(keys)
         deadline = time.monotonic() + 10
@@ -259,3 +270,36 @@ def test_history_command_lists_recent_or_matching_lines(
         "    2  getJobStatus(12)",
         "    4  getJobStatus(14)",
     ]
+
+
+def test_the_prompt_redraws_when_discovery_ends(
+    diracsh_demo: DemoService, pipe: PipeInput
+) -> None:
+    shell = Shell(Printer(io.StringIO(), color=False))
+    shell.defaults = {
+        "proxyLocation": str(diracsh_demo.pki.proxy),
+        "caLocation": str(diracsh_demo.pki.ca_dir),
+    }
+    shell.hold_discovery()
+    session = make_prompt_session(
+        shell, InMemoryHistory(), input=pipe, output=DummyOutput()
+    )
+    line = prompting(session)
+    shell.connect(diracsh_demo.url("Demo/Jobs"))
+    deadline = time.monotonic() + 10
+    while session.app.render_counter == 0:
+        assert time.monotonic() < deadline, "the prompt was never drawn"
+        time.sleep(0.01)
+    drawn = session.app.render_counter
+
+    shell.release_discovery()  # no key is pressed from here on
+    deadline = time.monotonic() + 20
+    while session.app.render_counter == drawn:
+        assert time.monotonic() < deadline, "the toolbar never showed discovery's end"
+        time.sleep(0.01)
+
+    assert toolbar(shell, "") == FormattedText(
+        [("bold", " Demo/Jobs "), ("", " 14 methods ")]
+    )
+    pipe.send_text("ping()\r")
+    assert line.result(timeout=10) == "ping()"

@@ -105,6 +105,7 @@ def make_prompt_session(
         **io,
     )
     made.append(session)
+    shell.on_change = session.app.invalidate  # the toolbar shows discovery's end
     return session
 
 

@@ -100,6 +100,9 @@ class Shell(CassetteCommands, TransferCommands):
         # Asks for a passphrase without echo; None where there is no terminal.
         self.ask_secret: Callable[[str], str] | None = None
         self._passphrases: dict[str, str] = {}  # key file -> passphrase, memory only
+        # Called from a background thread when a connection's state changes
+        # (the prompt redraws its toolbar); None without a prompt.
+        self.on_change: Callable[[], None] | None = None
 
     # -- connections -------------------------------------------------------
 
@@ -165,6 +168,13 @@ class Shell(CassetteCommands, TransferCommands):
     def _discover(self, connection: Connection) -> None:
         """Fill the method cache: listMethods where the service has it, else the
         catalog of DIRAC's handlers, else the built-ins."""
+        try:
+            self._fill_methods(connection)
+        finally:
+            if self.on_change is not None:
+                self.on_change()
+
+    def _fill_methods(self, connection: Connection) -> None:
         try:
             from diracsh.catalog import methods_for
 
