@@ -6,6 +6,8 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import stat
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -195,6 +197,51 @@ def test_completer_failure_never_ends_the_session(
 
     monkeypatch.setattr(shell, "method_names", broken)
     assert read(shell, pipe, "get\t\r") == "get"
+
+
+_APPENDER = """
+import sys
+from pathlib import Path
+from diracsh.shell.app import PrivateFileHistory
+history = PrivateFileHistory(Path(sys.argv[1]))
+for n in range(100):
+    history.append_string(f"echo({sys.argv[2]!r}, {n}, " + "x" * 20000 + ")")
+"""
+
+
+def test_long_entries_from_two_processes_never_mix(tmp_path: Path) -> None:
+    path = tmp_path / "history"
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _APPENDER, str(path), name])
+        for name in ("a", "b")
+    ]
+    assert [writer.wait(timeout=60) for writer in writers] == [0, 0]
+    loaded = list(PrivateFileHistory(path).load_history_strings())
+    expected = [
+        f"echo({name!r}, {n}, " + "x" * 20000 + ")"
+        for name in ("a", "b")
+        for n in range(100)
+    ]
+    assert sorted(loaded) == sorted(expected)
+
+
+def test_a_history_file_that_stops_being_writable_ends_nothing(
+    shell: Shell, pipe: PipeInput, tmp_path: Path
+) -> None:
+    path = tmp_path / "history"
+    history = PrivateFileHistory(path)
+    history.append_string("ping()")
+    path.unlink()
+    path.mkdir()  # the file is gone, and cannot be made again
+
+    steps: list[tuple[str, Ready | None]] = [("getJobStatus(12)\r", None)]
+    assert typed(shell, pipe, steps, history) == "getJobStatus(12)"
+    history.append_string("killJob(13)")
+
+    assert history.warning == (
+        f"history no longer saved: cannot write {path} (Is a directory)"
+    )
+    assert list(history.get_strings()) == ["ping()", "getJobStatus(12)", "killJob(13)"]
 
 
 def test_two_shells_share_one_history_file_without_losing_entries(

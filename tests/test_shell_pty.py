@@ -12,7 +12,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from tests.pty import DEMO_PROMPT, pty_env, run, spawn_demo
+from tests.pty import DEMO_PROMPT, loose, pty_env, run, spawn_demo
 
 
 @pytest.fixture
@@ -155,3 +155,38 @@ def test_ctrl_c_cancels_a_download_and_leaves_no_partial_file(
     shell.expect(DEMO_PROMPT)
     assert list(downloads.iterdir()) == []
     run(shell, "listFiles()", "'std.out'")  # the shell goes on
+
+
+def test_two_shells_open_at_once_share_the_history(home: Path) -> None:
+    first = spawn_demo(home)
+    second = spawn_demo(home)
+    try:
+        for n in range(6):
+            run(first if n % 2 else second, f"echo({n})", f"'Value': {n}")
+        for child in (first, second):
+            child.sendeof()
+            child.expect(pexpect.EOF)
+            child.close()
+            assert child.exitstatus == 0
+    finally:
+        for child in (first, second):
+            if child.isalive():
+                child.terminate(force=True)
+    entries = [
+        line
+        for line in (home / "data" / "history").read_text().splitlines()
+        if line.startswith("+")
+    ]
+    assert sorted(entries) == [f"+echo({n})" for n in range(6)]
+
+    # A third shell finds both shells' lines with Ctrl-R.
+    third = spawn_demo(home)
+    try:
+        third.send("\x12echo(3")
+        third.expect(loose("echo(3)"))
+        third.send("\r")  # takes the line found
+        third.send("\r")  # runs it
+        third.expect(loose("'Value': 3"))
+        third.expect(DEMO_PROMPT)
+    finally:
+        third.terminate(force=True)

@@ -6,6 +6,7 @@ empty line leaves, every statement runs inside its own error boundary.
 
 from __future__ import annotations
 
+import datetime
 import io
 import logging
 import os
@@ -40,8 +41,12 @@ _CALL_AT_CURSOR = re.compile(r"(?:([\w./:-]+)\.)?([A-Za-z_]\w*)\s*\([^()]*$")
 class PrivateFileHistory(FileHistory):
     """History in a 0600 file, without lines that carry secrets.
 
-    Each entry is appended with one write, so two shells sharing the file
-    lose nothing; undecodable bytes in the file are replaced, not fatal.
+    Each entry is appended with one write to a file opened for appending, so
+    two shells sharing the file lose nothing and never mix their entries
+    (prompt_toolkit's own FileHistory writes in 8 KiB pieces). Undecodable
+    bytes in the file are replaced, not fatal. A file that stops being
+    writable keeps the rest of the session's history in memory, with one
+    warning in :attr:`warning`.
     """
 
     def __init__(self, path: Path) -> None:
@@ -50,10 +55,27 @@ class PrivateFileHistory(FileHistory):
         os.close(fd)
         os.chmod(path, 0o600)
         super().__init__(str(path))
+        self.path = path
+        self.saving = True
+        self.warning: str | None = None  # taken and shown by the prompt loop
 
     def store_string(self, string: str) -> None:
-        if not has_secret(string):
-            super().store_string(string)
+        if has_secret(string) or not self.saving:
+            return
+        lines = "".join(f"+{line}\n" for line in string.split("\n"))
+        data = f"\n# {datetime.datetime.now()}\n{lines}".encode("utf-8", "replace")
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+            try:
+                while data:
+                    data = data[os.write(fd, data) :]
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self.saving = False
+            self.warning = (
+                f"history no longer saved: cannot write {self.path} ({exc.strerror})"
+            )
 
 
 def open_history(path: Path, printer: Printer) -> History:
@@ -148,6 +170,10 @@ def interactive_loop(shell: Shell, history: History, *, vi_mode: bool = False) -
             continue
         except EOFError:
             return 0
+        finally:
+            if isinstance(history, PrivateFileHistory) and history.warning:
+                shell.printer.error(history.warning)
+                history.warning = None
         try:
             run_block(shell, text)
         except ExitShell:
