@@ -127,6 +127,17 @@ def test_a_typo_does_not_swallow_the_statements_after_it(home: Path) -> None:
     assert lines[3].startswith("{'OK': True, 'Value': 3}  (")
 
 
+def test_a_cassette_that_cannot_be_read_fails_the_piped_run(
+    home: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.json"
+    done = piped(home, f".replay {missing}\nping()\n")
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"cannot read cassette {missing}: No such file or directory"
+    assert lines[1] == "{'OK': True,"
+
+
 def test_dev_null_stdin_exits_at_once(home: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "diracsh", "--demo"],

@@ -154,6 +154,7 @@ def test_replay_shows_different_with_a_diff(
         ".connect its URL first"
     )
     assert lines[8] == "3 calls replayed: 1 same, 1 different, 1 not run"
+    assert shell.failures == 1  # a piped run exits 1, as `diracsh replay` does
 
 
 def test_record_refuses_a_file_that_is_not_a_cassette(
@@ -171,6 +172,7 @@ def test_record_refuses_a_file_that_is_not_a_cassette(
         "not recording: .record FILE starts",
     ]
     assert notes.read_text() == "keep me\n"
+    assert shell.failures == 1
 
 
 def test_put_of_a_missing_file_makes_no_call_and_records_nothing(

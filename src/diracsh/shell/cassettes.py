@@ -30,6 +30,7 @@ class CassetteCommands:
     defaults: dict[str, Any]
     connections: dict[str, Connection]
     _passphrases: dict[str, str]
+    failures: int
 
     if TYPE_CHECKING:
 
@@ -52,8 +53,7 @@ class CassetteCommands:
         try:
             self.recorder = Recorder(argv[0], secrets=self._secrets())
         except CassetteError as exc:
-            self.printer.error(f"not recording: {exc}")
-            return
+            raise ParseError(f"not recording: {exc}") from exc
         count = self.recorder.count
         after = f" after its {calls(count)}" if count else ""
         self.printer.info(
@@ -89,6 +89,7 @@ class CassetteCommands:
             self.recorder.record(result, seconds)
         except CassetteError as exc:
             self.recorder = None
+            self.failures += 1
             self.printer.error(f"recording stopped: {exc}")
 
     def _secrets(self) -> list[str]:
@@ -108,8 +109,7 @@ class CassetteCommands:
         try:
             entries = load(files[0])
         except CassetteError as exc:
-            self.printer.error(str(exc))
-            return
+            raise ParseError(str(exc)) from exc
         self._replay_all(entries, diff="--diff" in argv)
 
     def _replay_all(self, entries: list[Entry], diff: bool) -> None:
@@ -126,6 +126,8 @@ class CassetteCommands:
             self._show_outcome(outcome, diff)
             outcomes.append(outcome)
         self.printer.info(summary(outcomes))
+        if not all(outcome.same for outcome in outcomes):
+            self.failures += 1  # as `diracsh replay` exits 1
 
     def _show_outcome(self, outcome: Outcome, diff: bool) -> None:
         head, *rest = outcome.lines(with_diff=diff)
