@@ -350,3 +350,27 @@ def test_the_prompt_redraws_when_discovery_ends(
     )
     pipe.send_text("ping()\r")
     assert line.result(timeout=10) == "ping()"
+
+
+def test_methods_called_in_the_history_are_offered(
+    shell: Shell, tmp_path: Path
+) -> None:
+    unlisted = TornadoClient("https://127.0.0.1:1/WorkloadManagement/Other")
+    shell.connections["wms"] = Connection("wms", "", unlisted, {}, {}, "built-ins")
+    shell.connections["Demo/Jobs"].listed = True  # its listMethods is complete
+    history = PrivateFileHistory(tmp_path / "history")
+    for line in (
+        "getSites()",
+        "wms.getJobPageSummaryWeb({}, [], 0, 10)",
+        'Demo/Jobs.getJobStatus(12)\ngetSiteMask("Active",\n  "x")',
+        ".get out.log 12",
+    ):
+        history.append_string(line)
+    shell.history = history
+
+    shell.learn_history()
+
+    assert complete(shell, "wms.getS") == ["wms.getSiteMask(", "wms.getSites("]
+    assert complete(shell, "wms.getJ") == ["wms.getJobPageSummaryWeb("]
+    assert complete(shell, "getS") == []  # Demo/Jobs lists its own methods
+    assert complete(shell, ".get") == [".get"]

@@ -20,6 +20,7 @@ __all__ = [
     "Call",
     "Command",
     "ParseError",
+    "called_method",
     "is_complete",
     "literal_args",
     "parse_line",
@@ -179,6 +180,18 @@ def literal_args(words: list[str]) -> list[Any]:
         except (SyntaxError, ParseError):
             values.append(word)
     return values
+
+
+def called_method(statement: str) -> tuple[str | None, str] | None:
+    """``(alias, method)`` of a statement that reads as a call, else None.
+
+    Only the head is read (``alias.method(``): history lines whose arguments
+    no longer parse still name a method.
+    """
+    match = _TARGET.match(statement)
+    if match is None or statement.lstrip().startswith("."):
+        return None
+    return match["alias"], match["method"]
 
 
 def is_complete(text: str) -> bool:

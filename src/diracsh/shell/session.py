@@ -9,6 +9,7 @@ fills a cache; nothing here waits on the network except a call itself.
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import fnmatch
 import logging
 import threading
@@ -32,8 +33,10 @@ from diracsh.shell.parser import (
     Call,
     Command,
     ParseError,
+    called_method,
     parse_line,
     redact,
+    split_statements,
 )
 from diracsh.shell.render import FORMATS, Printer
 from diracsh.shell.transfers import TransferCommands
@@ -66,14 +69,20 @@ class Connection:
     options: dict[str, Any]
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     status: str = "discovering methods"
-    _names: tuple[int, list[str]] = field(default=(0, []), repr=False)
+    listed: bool = False  # the methods came from the service's own listMethods
+    # Methods called through this connection or found in the history; replaced,
+    # never changed in place (the completer reads it from another thread).
+    seen: frozenset[str] = frozenset()
+    _names: tuple[Any, Any, list[str]] = field(default=(None, None, []), repr=False)
 
     def names(self) -> list[str]:
-        """Sorted method names with the built-ins; cached until methods is replaced."""
-        made_for, names = self._names
-        if made_for != id(self.methods):
-            names = sorted(set(self.methods) | set(BUILTIN_METHODS))
-            self._names = (id(self.methods), names)
+        """Sorted method names with the built-ins and the methods seen; cached
+        until methods or seen is replaced."""
+        methods, seen, names = self._names
+        if methods is not self.methods or seen is not self.seen:
+            methods, seen = self.methods, self.seen
+            names = sorted(set(methods) | set(BUILTIN_METHODS) | seen)
+            self._names = (methods, seen, names)
         return names
 
     @property
@@ -100,6 +109,8 @@ class Shell(CassetteCommands, TransferCommands):
         # Asks for a passphrase without echo; None where there is no terminal.
         self.ask_secret: Callable[[str], str] | None = None
         self._passphrases: dict[str, str] = {}  # key file -> passphrase, memory only
+        # Methods named in the history: by alias, None for unqualified calls.
+        self._history_methods: dict[str | None, set[str]] = {}
         # Called from a background thread when a connection's state changes
         # (the prompt redraws its toolbar); None without a prompt.
         self.on_change: Callable[[], None] | None = None
@@ -156,6 +167,39 @@ class Shell(CassetteCommands, TransferCommands):
             held, self._held = self._held or [], None
         for connection in held:
             self._start_discovery(connection)
+        if self.history is not None:
+            threading.Thread(
+                target=self.learn_history, daemon=True, name="diracsh-history"
+            ).start()
+
+    def learn_history(self) -> None:
+        """Offer the methods the history has called for completion.
+
+        ``alias.method(...)`` lines add to that alias; plain ``method(...)``
+        lines to every service that has no listMethods of its own (its
+        methods are guesses from the catalog, or only the built-ins).
+        """
+        if self.history is None:
+            return
+        found: dict[str | None, set[str]] = {}
+        for entry in self.history.load_history_strings():
+            for statement in split_statements(entry):
+                called = called_method(statement)
+                if called is not None:
+                    found.setdefault(called[0], set()).add(called[1])
+        with self._lock:
+            self._history_methods = found
+            connections = list(self.connections.values())
+        for connection in connections:
+            if not connection.status.startswith("discovering"):
+                self._add_history_methods(connection)
+
+    def _add_history_methods(self, connection: Connection) -> None:
+        names = set(self._history_methods.get(connection.alias, ()))
+        if not connection.listed:
+            names |= self._history_methods.get(None, set())
+        if not names <= connection.seen:
+            connection.seen = connection.seen | names
 
     def _start_discovery(self, connection: Connection) -> None:
         threading.Thread(
@@ -170,6 +214,7 @@ class Shell(CassetteCommands, TransferCommands):
         catalog of DIRAC's handlers, else the built-ins."""
         try:
             self._fill_methods(connection)
+            self._add_history_methods(connection)
         finally:
             if self.on_change is not None:
                 self.on_change()
@@ -182,6 +227,7 @@ class Shell(CassetteCommands, TransferCommands):
             value = result.get("Value")
             listing = value if result.get("OK") and isinstance(value, dict) else None
             connection.methods = methods_for(connection.url, listing)
+            connection.listed = listing is not None
         except Exception as exc:  # a bug here must not end the session
             log.exception("discovery on %s failed", connection.url)
             connection.status = f"discovery failed: {exc}"
@@ -280,6 +326,8 @@ class Shell(CassetteCommands, TransferCommands):
             lambda: connection.client.executeRPC(call.method, *call.args)
         )
         elapsed = (time.perf_counter() - started) * 1000
+        if result.get("Errno") != errno.ENOSYS and call.method not in connection.seen:
+            connection.seen = connection.seen | {call.method}  # offered by Tab now
         self._show(result, elapsed)
         self._record(result, elapsed / 1000)
         return dict(result)
