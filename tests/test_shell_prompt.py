@@ -374,3 +374,21 @@ def test_methods_called_in_the_history_are_offered(
     assert complete(shell, "wms.getJ") == ["wms.getJobPageSummaryWeb("]
     assert complete(shell, "getS") == []  # Demo/Jobs lists its own methods
     assert complete(shell, ".get") == [".get"]
+
+
+@pytest.mark.parametrize("command", [".get", ".put", ".record", ".replay"])
+def test_file_commands_complete_paths(
+    shell: Shell, tmp_path: Path, command: str
+) -> None:
+    (tmp_path / "calls.json").write_text("{}")
+    (tmp_path / "calls.log").write_text("")
+    (tmp_path / "callsdir").mkdir()
+    assert complete(shell, f"{command} {tmp_path}/calls.j") == [
+        f"{command} {tmp_path}/calls.json"
+    ]
+    assert sorted(complete(shell, f"{command} {tmp_path}/ca")) == [
+        f"{command} {tmp_path}/calls.json",
+        f"{command} {tmp_path}/calls.log",
+        f"{command} {tmp_path}/callsdir",
+    ]
+    assert complete(shell, f".use {tmp_path}/ca") == []
