@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 import subprocess
 import sys
@@ -33,6 +34,15 @@ def shell(home: Path) -> Iterator[pexpect.spawn]:
 def test_demo_session_end_to_end(
     shell: pexpect.spawn, home: Path, tmp_path: Path
 ) -> None:
+    plain = re.sub("\x1b\\[[0-9;?]*[A-Za-z]", "", shell.before)
+    welcome = plain.replace("\r", "").splitlines()
+    assert welcome[1:5] == [
+        "Try:  getJobStatus(12)        a call on the current service, Demo/Jobs",
+        "      echo({'when': datetime(2024, 1, 2, 3, 4, 5), 'data': b'\\x00'})",
+        "      .services   then   Demo/Files.listFiles()   (Tab completes)",
+        ".help lists commands; Ctrl-D leaves.",
+    ]
+    run(shell, "Demo/Files.listFiles()", "'std.out': {'Size': ")
     run(shell, "ping()", "'name': 'Demo/Jobs'", " ms)")
     run(
         shell,
