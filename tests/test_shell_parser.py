@@ -114,3 +114,17 @@ def test_secrets_are_found_and_redacted() -> None:
     jwt = 'echo("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln")'
     assert redact(jwt) == 'echo("***")'
     assert not has_secret("getJobStatus(12)")
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["echo(1" + "+1" * 300_000 + ")", "echo(" + "-" * 200_000 + "1)"],
+    ids=["long-sum", "deep-unary"],
+)
+def test_input_too_deep_for_python_is_refused_not_raised(line: str) -> None:
+    assert is_complete(line)  # Enter must not raise: that would end the prompt
+    with pytest.raises(ParseError) as refused:
+        parse_line(line)
+    assert str(refused.value) == (
+        "cannot read the arguments: too deeply nested; pass a plain literal"
+    )

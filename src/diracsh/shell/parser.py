@@ -100,6 +100,10 @@ def parse_call(text: str) -> Call:
         tree = ast.parse("f" + text[open_at:], mode="eval")
     except SyntaxError as exc:
         raise ParseError(f"cannot read the arguments: {exc.msg}") from exc
+    except (RecursionError, MemoryError):  # Python's parser gives up
+        raise ParseError(
+            "cannot read the arguments: too deeply nested; pass a plain literal"
+        ) from None
     node = tree.body
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
         raise ParseError(
@@ -209,7 +213,9 @@ def is_complete(text: str) -> bool:
     except SyntaxError as exc:
         message = str(exc.msg)
         return not ("was never closed" in message or "unterminated triple" in message)
-    except ValueError:  # e.g. NUL characters: complete, and reported as such
+    except (ValueError, RecursionError, MemoryError):
+        # NUL characters, or nesting Python cannot parse: complete, and
+        # reported as such when run (raising here would end the prompt).
         return True
     return True
 
