@@ -392,3 +392,14 @@ def test_file_commands_complete_paths(
         f"{command} {tmp_path}/callsdir",
     ]
     assert complete(shell, f".use {tmp_path}/ca") == []
+
+
+def test_the_toolbar_finds_the_call_at_the_end_of_a_long_line(shell: Shell) -> None:
+    # 20,000 word characters took the unbounded search seconds, at every redraw.
+    pasted = "x" * 20_000 + " getJobStatus(1, "
+    assert toolbar(shell, pasted) == FormattedText(
+        [("bold", " getJobStatus(jobID: int) - d ")]
+    )
+    assert toolbar(shell, "x" * 20_000) == FormattedText(
+        [("bold", " Demo/Jobs "), ("", " discovering methods ")]
+    )

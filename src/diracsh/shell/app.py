@@ -36,6 +36,9 @@ __all__ = ["interactive_loop", "make_prompt_session", "piped_loop"]
 log = logging.getLogger("diracsh.shell")
 
 _CALL_AT_CURSOR = re.compile(r"(?:([\w./:-]+)\.)?([A-Za-z_]\w*)\s*\([^()]*$")
+# The toolbar looks for that call in the end of the line only: the search
+# is quadratic in a run of word characters, and runs at every redraw.
+_TOOLBAR_WINDOW = 400
 
 
 class PrivateFileHistory(FileHistory):
@@ -138,7 +141,7 @@ def toolbar(shell: Shell, text: str) -> FormattedText:
             return FormattedText([("", " not connected: .connect URL ")])
         connection = shell.connections[shell.current]
         parts = [("bold", f" {connection.alias} "), ("", f" {connection.status} ")]
-        match = _CALL_AT_CURSOR.search(text)
+        match = _CALL_AT_CURSOR.search(text[-_TOOLBAR_WINDOW:])
         if match:
             alias = match.group(1) or shell.current
             target = shell.connections.get(alias, connection)
