@@ -197,6 +197,10 @@ def test_completer_failure_never_ends_the_session(
 
     monkeypatch.setattr(shell, "method_names", broken)
     assert read(shell, pipe, "get\t\r") == "get"
+    shown = shell.printer.file.getvalue()  # type: ignore[attr-defined]
+    assert shown == (
+        "completion failed (RuntimeError: bug in the completer); see the log\n"
+    )
 
 
 _APPENDER = """

@@ -1,8 +1,8 @@
 """Tab completion: commands, methods, aliases and file paths, from caches only.
 
 Completion never waits on the network: methods come from the discovery cache
-filled in the background. A failure inside the completer yields nothing
-instead of ending the session.
+filled in the background. A failure inside the completer yields nothing and
+shows one red line above the prompt, instead of ending the session.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Iterable
 
+from prompt_toolkit.application import get_app, run_in_terminal
 from prompt_toolkit.completion import (
     CompleteEvent,
     Completer,
@@ -51,8 +52,17 @@ class ShellCompleter(Completer):
     ) -> Iterable[Completion]:
         try:
             yield from self._completions(document, complete_event)
-        except Exception:  # a completer bug must never end the session
+        except Exception as exc:  # a completer bug must never end the session
             log.exception("completion failed for %r", redact(document.text))
+            self._report(exc)
+
+    def _report(self, exc: Exception) -> None:
+        """One red line above the prompt; the line being typed stays as it was."""
+        message = f"completion failed ({type(exc).__name__}: {exc}); see the log"
+        if get_app().is_running:
+            run_in_terminal(lambda: self.shell.printer.error(message))
+        else:
+            self.shell.printer.error(message)
 
     def _completions(
         self, document: Document, event: CompleteEvent
