@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import signal
 import stat
 import subprocess
 import sys
@@ -57,6 +58,30 @@ def test_call_exit_codes(
     done = diracsh(tmp_path, "call", diracsh_demo.url(), "ping", *argv)
     assert done.returncode == code, done.stderr
     assert message in done.stderr
+
+
+def test_ctrl_c_during_a_call_exits_130(
+    diracsh_demo: DemoService, tmp_path: Path
+) -> None:
+    pki = diracsh_demo.pki
+    argv = ["--proxy", str(pki.proxy), "--ca-dir", str(pki.ca_dir), "--debug"]
+    running = subprocess.Popen(
+        [sys.executable, "-m", "diracsh", "call", diracsh_demo.url()]
+        + ["waitForJob", "12", "30", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=pty_env(tmp_path),
+    )
+    assert running.stderr is not None
+    for line in running.stderr:  # --debug logs the connection before the call
+        if "Starting new HTTPS connection" in line:
+            break
+    running.send_signal(signal.SIGINT)
+    out, err = running.communicate(timeout=30)
+    assert running.returncode == 130
+    assert out == ""
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize(
