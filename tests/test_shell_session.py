@@ -62,8 +62,26 @@ def test_wrong_argument_type_is_refused_before_sending(
     shell.execute('getJobAttributes("12")')
     assert out.getvalue().strip() == (
         "getJobAttributes: not sent, Type mismatch in parameter 0 (starting with "
-        "param 0) Received <class 'str'>, expected int"
+        "param 0) Received <class 'str'>, expected int (.check off sends it as is)"
     )
+
+
+def test_check_off_sends_a_call_the_catalog_would_refuse(
+    diracsh_demo: DemoService,
+) -> None:
+    shell, out = make_shell(diracsh_demo)
+    shell.connect(diracsh_demo.url("Demo/Jobs"))
+    wait_for_methods(shell, "Demo/Jobs")
+    shell.execute(".check off")
+    shell.execute('getJobAttributes("12")')  # the kit's own server check answers
+    shell.execute(".check")
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "calls are sent without checking their arguments"
+    assert lines[1].startswith(
+        "S_ERROR errno 0: Type mismatch in parameter 0 (starting with param 0) "
+        "Received <class 'str'>, expected int  ("
+    )
+    assert lines[2:] == [".check on|off (now off)"]
 
 
 def test_help_shows_signature_doc_and_auth(diracsh_demo: DemoService) -> None:
@@ -121,9 +139,9 @@ def test_dirac_service_without_listing_uses_the_dirac_catalog(
         "getJobAttributes(jobID: int, attrList)",
         "    :param int jobID: one single Job ID",
         "getJobAttributes: not sent, Type mismatch in parameter 0 (starting with "
-        "param 0) Received <class 'str'>, expected int",
+        "param 0) Received <class 'str'>, expected int (.check off sends it as is)",
         "getJobAttributes: not sent, Function getJobAttributes expects at least 1 "
-        "arguments",
+        "arguments (.check off sends it as is)",
     ]
     assert sent.startswith("{'OK': True, 'Value': {'12': {'Status': 'Running'}}}  (")
 

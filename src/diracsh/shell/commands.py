@@ -14,6 +14,7 @@ COMMANDS = {
     "methods": ".methods [PATTERN]      the current service's methods",
     "whoami": ".whoami                 your credential, and the server's view",
     "format": ".format python|json|raw how results are shown",
+    "check": ".check on|off           check arguments against the catalog first",
     "get": ".get DEST [ARG ...]     download streamToClient(ARG ...) into DEST",
     "put": ".put FILE FILE_ID       upload FILE with sendFile (streamFromClient)",
     "record": ".record FILE|off        append every following call to a cassette",

@@ -103,6 +103,9 @@ class Shell(CassetteCommands, TransferCommands):
         self._held: list[Connection] | None = None
         self.failures = 0  # statements that failed (for a piped run's exit status)
         self.interrupted = False  # Ctrl-C stopped a statement
+        # Check arity and types_ from the catalog before sending (.check off:
+        # DIRAC's HTTPS services check nothing, and a catalog may be older).
+        self.check_calls = True
         self.aliases: dict[str, str] = {}  # from the config file: name -> URL
         self.history: History | None = None  # set by the interactive loop
         self._services: list[str] | None = None  # configured System/Component names
@@ -315,12 +318,14 @@ class Shell(CassetteCommands, TransferCommands):
     def call(self, call: Call) -> dict[str, Any]:
         connection = self.connection(call.alias)
         entry = connection.methods.get(call.method)
-        if entry is not None:
+        if entry is not None and self.check_calls:
             from diracsh.catalog import check_call
 
             problem = check_call(entry, call.args, call.method)
             if problem is not None:
-                raise ParseError(f"{call.method}: not sent, {problem}")
+                raise ParseError(
+                    f"{call.method}: not sent, {problem} (.check off sends it as is)"
+                )
         started = time.perf_counter()
         result = self.wait(
             lambda: connection.client.executeRPC(call.method, *call.args)
@@ -502,6 +507,17 @@ class Shell(CassetteCommands, TransferCommands):
         if len(argv) != 1 or argv[0] not in FORMATS:
             raise ParseError(f".format {'|'.join(FORMATS)} (now {self.printer.fmt})")
         self.printer.fmt = argv[0]
+
+    def cmd_check(self, argv: list[str]) -> None:
+        if argv not in (["on"], ["off"]):
+            now = "on" if self.check_calls else "off"
+            raise ParseError(f".check on|off (now {now})")
+        self.check_calls = argv[0] == "on"
+        self.printer.info(
+            "calls are checked against the catalog before sending"
+            if self.check_calls
+            else "calls are sent without checking their arguments"
+        )
 
     def close(self) -> None:
         for connection in self.connections.values():
