@@ -155,7 +155,7 @@ def test_catalog_command_shows_a_service_under_both_names(
         "19 methods"
     )
     assert "getJobsStatus(jobIDs: str | int | list)" in lines
-    assert "getJobAttributes(jobID: int, attrList)" in lines
+    assert "getJobAttributes(jobID: int, attrList=...)" in lines
     assert "    :param int jobID: one single Job ID" in lines
 
 

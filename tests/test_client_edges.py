@@ -5,6 +5,7 @@ Each case here once escaped ``executeRPC`` as an exception, or went unchecked.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import socket
@@ -19,7 +20,7 @@ from diracsh.client.credentials import CredentialError, find_credential, find_to
 from diracsh.client.identity import dn_string, identity_of
 from diracsh.server import Server
 from diracsh.server.pki import make_ca, write_ca_dir
-from tests.kit import KitPKI, build_pki, http_response, raw_server
+from tests.kit import PASSPHRASE, KitPKI, build_pki, http_response, raw_server
 
 
 def _client(server: Server, pki: KitPKI, **kw: Any) -> TornadoClient:
@@ -475,3 +476,93 @@ def test_identity_of_each_credential_kind(pki: KitPKI) -> None:
     assert identity_of(pki.small_proxy).key_bits == 1024
     with pytest.raises(CredentialError, match="holds no PEM certificate"):
         identity_of(pki.user_key)
+
+
+# -- more ways a call could have raised -------------------------------------------
+
+
+def test_a_proxy_string_with_an_encrypted_key_asks_the_callback_not_openssl(
+    server: Server, pki: KitPKI
+) -> None:
+    text = pki.user_cert.read_text() + pki.encrypted_key.read_text()
+    without = _client(server, pki, proxyLocation=None, proxyString=text).ping()
+    assert without["Message"] == (
+        "the key in the proxy string is encrypted and no passphrase callback was given"
+    )
+    asked: list[str] = []
+
+    def answer(prompt: str) -> str:
+        asked.append(prompt)
+        return PASSPHRASE
+
+    with_it = _client(
+        server, pki, proxyLocation=None, proxyString=text, passwordCallback=answer
+    ).whoami()
+    assert with_it["Value"]["DN"] == pki.user_dn
+    assert asked == ["Passphrase for the proxy string's key: "]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"proxyLocation": 5}, {"caLocation": 5}, {"proxyChain": object()}],
+    ids=["proxyLocation-int", "caLocation-int", "proxyChain-object"],
+)
+def test_credential_options_of_the_wrong_type_are_an_s_error(
+    server: Server, pki: KitPKI, options: dict[str, Any]
+) -> None:
+    result = _client(server, pki, **options).ping()
+    assert result["OK"] is False
+    assert result["Message"].startswith("cannot set up the client's credentials: ")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        http_response("500 Internal Server Error", b"<html>abc", "text/html", 100),
+        http_response("200 OK", b'{"OK": tr', "application/json", 100),
+    ],
+    ids=["500-html", "200-json"],
+)
+@pytest.mark.parametrize("download", [False, True], ids=["call", "receiveFile"])
+def test_an_answer_cut_short_is_an_s_error_with_its_status(
+    pki: KitPKI, tmp_path: Path, answer: bytes, download: bool
+) -> None:
+    status = answer.split(b"\r\n", 1)[0].decode().split(" ", 1)[1]
+    content_type = "text/html" if b"html" in answer else "application/json"
+    dest = tmp_path / "out.bin"
+    with raw_server(pki, lambda request: answer) as base:
+        client = TornadoClient(
+            f"{base}/Demo/Files",
+            proxyLocation=str(pki.proxy),
+            caLocation=str(pki.ca_dir),
+        )
+        result = client.receiveFile(str(dest), "x") if download else client.ping()
+    assert result["OK"] is False
+    assert "answer cut short" in result["Message"]
+    assert f"HTTP {status}, {content_type}" in result["Message"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_download_into_a_closed_file_is_an_s_error(
+    server: Server, pki: KitPKI
+) -> None:
+    sink = io.BytesIO()
+    sink.close()
+    client = TornadoClient(
+        server.url("Demo/Files"),
+        proxyLocation=str(pki.proxy),
+        caLocation=str(pki.ca_dir),
+    )
+    result = client.receiveFile(sink, 12)
+    assert result["OK"] is False
+    assert "cannot write it: I/O operation on closed file" in result["Message"]
+
+
+def test_delegation_without_a_group_is_refused_before_sending(
+    server: Server, pki: KitPKI
+) -> None:
+    result = _client(server, pki, delegatedDN="/O=x/CN=y").ping()
+    assert result["OK"] is False
+    assert result["Message"] == (
+        "delegatedDN needs a delegatedGroup too: name the DIRAC group to act as"
+    )

@@ -64,6 +64,7 @@ def test_encode_writes_dirac_text(value: Any, text: str) -> None:
         ({(1, 2): "x"}, "has a key (1, 2) of type tuple"),
         (bytearray(b"x"), "is a bytearray"),
         ({"__dCls": "dt", "obj": "x"}, "DIRAC reads as a type marker"),
+        ({float("nan"): 1, float("nan"): 2}, "which are both sent as 'NaN'"),
     ],
     ids=[
         "colliding-keys",
@@ -74,6 +75,7 @@ def test_encode_writes_dirac_text(value: Any, text: str) -> None:
         "tuple-key",
         "bytearray",
         "marker-key",
+        "two-nan-keys",
     ],
 )
 def test_encode_refuses_what_dirac_cannot_carry(value: Any, fragment: str) -> None:

@@ -136,7 +136,7 @@ def test_dirac_service_without_listing_uses_the_dirac_catalog(
 
     *lines, sent = out.getvalue().splitlines()
     assert lines == [
-        "getJobAttributes(jobID: int, attrList)",
+        "getJobAttributes(jobID: int, attrList=...)",
         "    :param int jobID: one single Job ID",
         "getJobAttributes: not sent, Type mismatch in parameter 0 (starting with "
         "param 0) Received <class 'str'>, expected int (.check off sends it as is)",

@@ -186,6 +186,9 @@ def _plainly_fine(value: Any) -> bool:
             key_types = set(map(type, value))
             if len(key_types) > 1 or not key_types <= _ONE_KEY_TYPE:
                 return False
+            # NaN is the one float unequal to itself: several can be keys.
+            if float in key_types and any(key != key for key in value):
+                return False
             items: Any = value.values()
         elif kind is list or kind is tuple:
             items = value
@@ -245,7 +248,10 @@ def _refusal(value: Any, where: str) -> str:
         "complex": "send the real and imaginary parts as two floats",
         "Decimal": "send a float or a string instead",
     }.get(kind, "DIRAC can send only JSON values, datetime, date and bytes")
-    shown = repr(value)
+    try:
+        shown = repr(value)
+    except Exception:  # a broken __repr__ must not hide the real message
+        shown = f"<{kind} object>"
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return f"{where} is a {kind} ({shown}), which DIRAC cannot send: {hint}"

@@ -34,10 +34,15 @@ BUILTIN_METHODS: dict[str, dict[str, Any]] = {
 
 
 def signature(method: str, info: Mapping[str, Any]) -> str:
-    """``name(arg: type, ...)``, the types from ``types_`` where known."""
+    """``name(arg: type, ..., optional=...)``: the types from ``types_`` where
+    known, and ``=...`` after the arguments the handler gives a default."""
     types = list(info.get("types") or [])
-    shown = [
-        f"{arg}: {types[i]}" if i < len(types) and types[i] != "any" else str(arg)
-        for i, arg in enumerate(info.get("args") or [])
-    ]
+    args = list(info.get("args") or [])
+    required = info.get("required")
+    if not isinstance(required, int):
+        required = len(args)
+    shown = []
+    for i, arg in enumerate(args):
+        text = f"{arg}: {types[i]}" if i < len(types) and types[i] != "any" else arg
+        shown.append(text if i < required else f"{text}=...")
     return f"{method}({', '.join(shown)})"

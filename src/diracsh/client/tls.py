@@ -157,45 +157,62 @@ def _load_credential(
     password: Callable[[str], str | bytes] | None,
 ) -> None:
     if credential.pem is not None:
-        _load_pem_text(context, credential.pem)
+        _load_pem_text(context, credential.pem, password)
         return
     assert credential.cert is not None
     _check_usable(
         identity_of(credential.cert), f"the {credential.kind} {credential.cert}"
     )
     key = credential.key or credential.cert
-    asked: list[bool] = []
-
-    def ask() -> str | bytes:
-        asked.append(True)
-        if password is None:
-            raise CredentialError(
-                f"the key {key} is encrypted and no passphrase callback was given"
-            )
-        try:
-            given = password(f"Passphrase for {key}: ")
-        except Exception as exc:  # the caller's callback: its failure is a result
-            raise CredentialError(
-                f"the passphrase callback for {key} failed: {type(exc).__name__}: {exc}"
-            ) from exc
-        if not isinstance(given, str | bytes):
-            raise CredentialError(
-                f"the passphrase callback for {key} returned a "
-                f"{type(given).__name__}, not a str"
-            )
-        return given
-
+    ask = _Passphrase(password, str(key), f"Passphrase for {key}: ")
     try:
         context.load_cert_chain(str(credential.cert), str(key), password=ask)
     except ssl.SSLError as exc:
-        if asked and password is not None:
+        if ask.asked and password is not None:
             raise CredentialError(f"wrong passphrase for {key}") from exc
         raise CredentialError(_key_failure(credential, exc)) from exc
     except OSError as exc:
         raise CredentialError(f"cannot read {credential.describe()}: {exc}") from exc
 
 
-def _load_pem_text(context: ssl.SSLContext, pem: str) -> None:
+class _Passphrase:
+    """What ``load_cert_chain`` calls for an encrypted key: the caller's
+    callback, checked, so that OpenSSL never prompts on the terminal itself."""
+
+    def __init__(
+        self, password: Callable[[str], str | bytes] | None, key: str, prompt: str
+    ) -> None:
+        self.password = password
+        self.key = key  # "the key {key}" in messages
+        self.prompt = prompt
+        self.asked = False
+
+    def __call__(self) -> str | bytes:
+        self.asked = True
+        if self.password is None:
+            raise CredentialError(
+                f"the key {self.key} is encrypted and no passphrase callback was given"
+            )
+        try:
+            given = self.password(self.prompt)
+        except Exception as exc:  # the caller's callback: its failure is a result
+            raise CredentialError(
+                f"the passphrase callback for {self.key} failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(given, str | bytes):
+            raise CredentialError(
+                f"the passphrase callback for {self.key} returned a "
+                f"{type(given).__name__}, not a str"
+            )
+        return given
+
+
+def _load_pem_text(
+    context: ssl.SSLContext,
+    pem: str,
+    password: Callable[[str], str | bytes] | None,
+) -> None:
     try:
         chain = x509.load_pem_x509_certificates(pem.encode("ascii", "replace"))
     except ValueError:
@@ -204,11 +221,16 @@ def _load_pem_text(context: ssl.SSLContext, pem: str) -> None:
     # ssl can only load a chain from a file: write it 0600, load, delete at once,
     # so the key never outlives this call on disk (DIRAC's client leaves it).
     fd, name = tempfile.mkstemp(prefix="diracsh-proxy-", suffix=".pem")
+    ask = _Passphrase(
+        password, "in the proxy string", "Passphrase for the proxy string's key: "
+    )
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(pem)
-        context.load_cert_chain(name)
+        context.load_cert_chain(name, password=ask)
     except ssl.SSLError as exc:
+        if ask.asked and password is not None:
+            raise CredentialError("wrong passphrase for the proxy string") from exc
         raise CredentialError(f"the proxy string is not a usable proxy: {exc}") from exc
     finally:
         os.unlink(name)

@@ -120,10 +120,17 @@ class TornadoClient:
         from diracsh.client.resolve import resolve_service_urls
 
         try:
-            return resolve_service_urls(name, client_options=self._kwargs)
+            urls = resolve_service_urls(name, client_options=self._kwargs)
         except LookupError as exc:
             self._init_error = S_ERROR(f"Cannot get URL for {name}: {exc}")
             return []
+        if not self._kwargs.get(self.KW_VO):
+            # As DIRAC: the configuration's VO when none is given.
+            from diracsh.client.dirac_config import current_config
+
+            vo = current_config(self._kwargs).option("/DIRAC/VirtualOrganization")
+            self._extra_form["clientVO"] = vo or "unknown"
+        return urls
 
     def _fixed_fields(self) -> dict[str, str]:
         """The form fields sent with every call, after ``method`` and ``args``."""
@@ -137,18 +144,23 @@ class TornadoClient:
         if self.KW_EXTRA_CREDENTIALS in self._kwargs:
             extra = self._kwargs[self.KW_EXTRA_CREDENTIALS]
         if self._kwargs.get(self.KW_DELEGATED_DN):
-            extra = [
-                self._kwargs[self.KW_DELEGATED_DN],
-                self._kwargs.get(self.KW_DELEGATED_GROUP),
-            ]
+            group = self._kwargs.get(self.KW_DELEGATED_GROUP)
+            if not group:
+                # DIRAC looks the DN's default group up in its Registry, which
+                # diracsh does not read: ask for it rather than send [DN, None].
+                self._init_error = S_ERROR(
+                    "delegatedDN needs a delegatedGroup too: name the DIRAC group "
+                    "to act as"
+                )
+            extra = [self._kwargs[self.KW_DELEGATED_DN], group]
         if extra:
             try:
                 fields["extraCredentials"] = jencode.encode(extra)
             except jencode.EncodeError as exc:
                 self._init_error = S_ERROR(f"extraCredentials cannot be sent: {exc}")
         fields["clientVO"] = str(self._kwargs.get(self.KW_VO) or "unknown")
-        # DIRAC 9 has no setups any more and always sends the string "None".
-        fields["clientSetup"] = str(self._kwargs.get(self.KW_SETUP) or "None")
+        # DIRAC 9 has no setups any more: it sends "None" whatever setup= says.
+        fields["clientSetup"] = "None"
         return fields
 
     @property
@@ -294,6 +306,9 @@ class TornadoClient:
                 os.chmod(tmp, _new_file_mode(dest))
                 os.replace(tmp, dest)
                 return result
+        except OSError as exc:  # a full disk, a lost permission: still a result
+            tmp.unlink(missing_ok=True)
+            return S_ERROR(f"cannot write {dest}: {exc.strerror or exc}")
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -134,6 +134,8 @@ class Transport:
             self._ensure_session()
         except (CredentialError, ssl.SSLError, OSError) as exc:
             return S_ERROR(str(exc))
+        except Exception as exc:
+            return S_ERROR(_bad_options(exc))
         return None
 
     def close(self) -> None:
@@ -196,6 +198,8 @@ class Transport:
             session = self._ensure_session()
         except (CredentialError, ssl.SSLError, OSError) as exc:
             return S_ERROR(str(exc)), self.urls[0], "not sent"
+        except Exception as exc:  # e.g. proxyLocation=5: a result, not a raise
+            return S_ERROR(_bad_options(exc)), self.urls[0], "not sent"
 
         headers = dict(self._headers)
         headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -210,7 +214,8 @@ class Transport:
                 response = session.send(
                     _prepared(session, url, body, headers, upload),
                     timeout=self.timeout,
-                    stream=stream is not None,
+                    # The body is read below, where its status is known.
+                    stream=True,
                 )
             except requests.ConnectionError as exc:
                 # Refused, reset, TLS handshake or connect timeout: nothing ran.
@@ -228,10 +233,15 @@ class Transport:
                 )
 
             with response:
-                if stream is None:
-                    result = _interpret(response, method, url)
-                else:
-                    result = _stream_into(response, method, url, *stream)
+                try:
+                    if stream is None:
+                        result = _interpret(response, method, url)
+                    else:
+                        result = _stream_into(response, method, url, *stream)
+                except requests.RequestException as exc:
+                    # The body broke off while an answer was being read.
+                    what = f"answer cut short ({_innermost(exc)})"
+                    result = S_ERROR(_http_failure(response, url, b"", what))
             return result, url, f"{response.status_code}"
 
         assert failure is not None
@@ -351,12 +361,23 @@ def _stream_into(
             f"download from {url} cut short: short read of {arrived}{of} bytes, "
             f"the connection ended early ({_innermost(exc)})"
         )
+    except (OSError, ValueError) as exc:  # the sink: full disk, closed file
+        # (after RequestException, which is an OSError too)
+        return S_ERROR(f"download from {url} stopped: cannot write it: {exc}")
     if expected is not None and received != expected:
         return S_ERROR(
             f"download from {url} cut short: short read of {received} of "
             f"{expected} bytes"
         )
     return S_OK(received)
+
+
+def _bad_options(exc: Exception) -> str:
+    return (
+        f"cannot set up the client's credentials: {type(exc).__name__}: {exc} "
+        "(check the types of proxyLocation, certFile, keyFile, caLocation, "
+        "proxyString and proxyChain)"
+    )
 
 
 def _bytes_read(response: requests.Response) -> int:
