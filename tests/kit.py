@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -266,13 +267,16 @@ def serving(args: list[str], home: Path) -> Iterator[list[str]]:
     """``diracsh serve ARGS`` in its own process; yields what it printed.
 
     Yields once the server prints ``serving until Ctrl-C``; on exit sends
-    Ctrl-C (SIGINT) and checks that it ended with status 0.
+    Ctrl-C (SIGINT) and checks that it ended at once (a call still running
+    included) with status 0 and nothing on stderr.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("X509", "DIRAC"))}
     env["DIRACSH_HOME"] = str(home)
+    stderr = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [sys.executable, "-m", "diracsh", "serve", *args],
         stdout=subprocess.PIPE,
+        stderr=stderr,
         text=True,
         env=env,
     )
@@ -288,7 +292,10 @@ def serving(args: list[str], home: Path) -> Iterator[list[str]]:
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=10)
         process.stdout.close()
-    assert code == 0
+        stderr.seek(0)
+        printed = stderr.read().decode()
+        stderr.close()
+    assert (code, printed) == (0, "")
 
 
 def free_port() -> int:

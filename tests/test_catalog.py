@@ -497,7 +497,7 @@ def test_check_call_messages() -> None:
     }
     assert check_call(entry, ["7", True]) == (
         "Type mismatch in parameter 0 (starting with param 0) "
-        "Received <class 'str'>, expected int"
+        "Received <class 'str'>, expected <class 'int'>"
     )
     assert check_call(entry, [7]) == "Function getJobJDL expects at least 2 arguments"
     assert check_call(entry, [7, True, 3]) == (
@@ -507,7 +507,12 @@ def test_check_call_messages() -> None:
     tuple_entry = {"args": ["pair"], "types": ["tuple"]}
     assert check_call(tuple_entry, [(1, 2)], "setPair") == (
         "Type mismatch in parameter 0 (starting with param 0) "
-        "Received <class 'list'>, expected tuple"
+        "Received <class 'list'>, expected <class 'tuple'>"
+    )
+    either = {"args": ["jobIDs"], "types": ["int | list"]}
+    assert check_call(either, ["12"], "getJobsStatus") == (
+        "Type mismatch in parameter 0 (starting with param 0) "
+        "Received <class 'str'>, expected (<class 'int'>, <class 'list'>)"
     )
     assert check_call({"args": ["x"], "types": ["SomeClass"]}, [object()]) is None
     assert check_call({"args": ["*rest"], "required": 1}, [], "f") == (

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,11 @@ def test_types_are_checked_with_dirac_messages(server: Server, pki: KitPKI) -> N
     )
     assert client.getJobAttributes("12")["Message"] == (
         "Type mismatch in parameter 0 (starting with param 0) "
-        "Received <class 'str'>, expected int"
+        "Received <class 'str'>, expected <class 'int'>"
+    )
+    assert client.getJobStatus("12")["Message"] == (
+        "Type mismatch in parameter 0 (starting with param 0) "
+        "Received <class 'str'>, expected (<class 'int'>, <class 'list'>)"
     )
     assert client.getJobAttributes()["Message"] == (
         "Function getJobAttributes expects at least 1 arguments"
@@ -228,6 +233,9 @@ def test_serve_demo_prints_what_to_use_and_its_curl_line_works(
             f"user key  {state / 'user' / 'userkey.pem'}",
             f"proxy     {state / 'user' / 'proxy.pem'}",
             f"admin     {state / 'admin' / 'proxy.pem'}",
+            f"token     {state / 'token'}  (BEARER_TOKEN_FILE)",
+            f"log       {tmp_path / 'home' / 'log' / 'diracsh.log'}  "
+            "(tracebacks of failed calls)",
         ]
         env = {
             "X509_CERT_DIR": str(state / "ca"),
@@ -252,6 +260,29 @@ def test_serve_demo_prints_what_to_use_and_its_curl_line_works(
             "Demo/Jobs",
             f"{base}/Demo/Jobs",
         )
+
+
+def test_ctrl_c_stops_serve_at_once_during_a_slow_call(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    port = free_port()
+    args = ["--demo", "--port", str(port), "--state-dir", str(state)]
+    results: list[dict[str, Any]] = []
+    with serving(args, tmp_path / "home"):
+        client = TornadoClient(
+            f"https://127.0.0.1:{port}/Demo/Jobs",
+            proxyLocation=str(state / "user" / "proxy.pem"),
+            caLocation=str(state / "ca"),
+        )
+        assert client.ping()["OK"] is True
+        caller = threading.Thread(
+            target=lambda: results.append(client.waitForJob(12, 60))
+        )
+        caller.start()
+        time.sleep(0.5)  # the call is running in the server now
+    # serving() has sent Ctrl-C and seen the server end within 10 s (not the
+    # call's 60) with status 0 and a clean stderr; the caller got a result.
+    caller.join(timeout=10)
+    assert [type(result["OK"]) for result in results] == [bool]
 
 
 # -- auth_ rules ---------------------------------------------------------------

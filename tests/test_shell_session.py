@@ -62,7 +62,7 @@ def test_wrong_argument_type_is_refused_before_sending(
     shell.execute('getJobAttributes("12")')
     assert out.getvalue().strip() == (
         "getJobAttributes: not sent, Type mismatch in parameter 0 (starting with "
-        "param 0) Received <class 'str'>, expected int (.check off sends it as is)"
+        "param 0) Received <class 'str'>, expected <class 'int'> (.check off sends it as is)"
     )
 
 
@@ -79,7 +79,7 @@ def test_check_off_sends_a_call_the_catalog_would_refuse(
     assert lines[0] == "calls are sent without checking their arguments"
     assert lines[1].startswith(
         "S_ERROR errno 0: Type mismatch in parameter 0 (starting with param 0) "
-        "Received <class 'str'>, expected int  ("
+        "Received <class 'str'>, expected <class 'int'>  ("
     )
     assert lines[2:] == [".check on|off (now off)"]
 
@@ -139,7 +139,7 @@ def test_dirac_service_without_listing_uses_the_dirac_catalog(
         "getJobAttributes(jobID: int, attrList=...)",
         "    :param int jobID: one single Job ID",
         "getJobAttributes: not sent, Type mismatch in parameter 0 (starting with "
-        "param 0) Received <class 'str'>, expected int (.check off sends it as is)",
+        "param 0) Received <class 'str'>, expected <class 'int'> (.check off sends it as is)",
         "getJobAttributes: not sent, Function getJobAttributes expects at least 1 "
         "arguments (.check off sends it as is)",
     ]

@@ -240,11 +240,11 @@ class _VersionAction(argparse.Action):
 
 def _setup_logging(debug: bool) -> None:
     """Everything to the log file; to stderr as well with --debug."""
-    from diracsh.config import paths, private_dir
+    from diracsh.config import private_dir
 
     handlers: list[logging.Handler] = []
     try:
-        log_file = paths().log_file
+        log_file = _log_file()
         private_dir(log_file.parent)
         os.close(os.open(log_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
         handlers.append(
@@ -373,6 +373,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"user key  {pki.user_key}", file=out)
     print(f"proxy     {pki.proxy}", file=out)
     print(f"admin     {pki.admin_proxy}", file=out)
+    print(f"token     {pki.state_dir / 'token'}  (BEARER_TOKEN_FILE)", file=out)
+    print(f"log       {_log_file()}  (tracebacks of failed calls)", file=out)
     curl = ["curl", "--cacert", str(pki.ca_cert), "--cert", str(pki.proxy), *probe]
     print(f"try:      {shlex.join(curl)}", file=out)
     print("serving until Ctrl-C", file=out, flush=True)
@@ -380,7 +382,16 @@ def _serve(args: argparse.Namespace) -> int:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+    finally:
+        # Ends a running slow call at once instead of waiting for it at exit.
+        server.stop()
     return Exit.OK
+
+
+def _log_file() -> Path:
+    from diracsh.config import paths
+
+    return paths().log_file
 
 
 def _call(args: argparse.Namespace) -> int:

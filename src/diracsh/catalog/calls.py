@@ -67,9 +67,12 @@ def check_call(
         allowed = _python_types(str(want))
         arrived = list(arg) if isinstance(arg, tuple) else arg
         if allowed is not None and not isinstance(arrived, allowed):
+            # As DIRAC prints the types_ entry: str() of a type or of a tuple
+            # (the catalog does not keep whether the source wrote a list).
+            expected = allowed[0] if len(allowed) == 1 else allowed
             return (
                 f"Type mismatch in parameter {index} (starting with param 0) "
-                f"Received {type(arrived)}, expected {want}"
+                f"Received {type(arrived)}, expected {expected}"
             )
 
     minimum = max(len(types), int(entry.get("required") or 0))

@@ -104,7 +104,7 @@ class Service:
             if not isinstance(arg, wanted):  # True is an int, as in DIRAC
                 return S_ERROR(
                     f"Type mismatch in parameter {index} (starting with param 0) "
-                    f"Received {type(arg)}, expected {_type_names(want)}"
+                    f"Received {type(arg)}, expected {want}"  # DIRAC's str(type)
                 )
         if len(args) < len(expected):
             return S_ERROR(
