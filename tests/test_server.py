@@ -418,6 +418,15 @@ def test_demo_job_life_and_notifications(pki: KitPKI) -> None:
             str(job): "Received",
             "12": "Running",
         }
+        # Odd job IDs are no job, not a crash of the service (HTTP 500).
+        assert jobs.getJobStatus([12, {"a": 1}, "13"])["Value"] == {"12": "Running"}
+        files = demo("Demo/Files")
+        assert files.streamFromClient("f", "", 3, 5)["Message"] == (
+            "expected the file's bytes, received a int"
+        )
+        assert files.streamFromClient("f", "", 3, b"ab")["Message"] == (
+            "expected 3 bytes, received 2"
+        )
         assert jobs.getJobAttributes(job, ["Owner", "OwnerGroup"])["Value"] == {
             "Owner": "tester",
             "OwnerGroup": "test_user",

@@ -62,7 +62,8 @@ def test_wrong_argument_type_is_refused_before_sending(
     shell.execute('getJobAttributes("12")')
     assert out.getvalue().strip() == (
         "getJobAttributes: not sent, Type mismatch in parameter 0 (starting with "
-        "param 0) Received <class 'str'>, expected <class 'int'> (.check off sends it as is)"
+        "param 0) Received <class 'str'>, expected <class 'int'> "
+        "(.check off sends it as is)"
     )
 
 
@@ -139,7 +140,8 @@ def test_dirac_service_without_listing_uses_the_dirac_catalog(
         "getJobAttributes(jobID: int, attrList=...)",
         "    :param int jobID: one single Job ID",
         "getJobAttributes: not sent, Type mismatch in parameter 0 (starting with "
-        "param 0) Received <class 'str'>, expected <class 'int'> (.check off sends it as is)",
+        "param 0) Received <class 'str'>, expected <class 'int'> "
+        "(.check off sends it as is)",
         "getJobAttributes: not sent, Function getJobAttributes expects at least 1 "
         "arguments (.check off sends it as is)",
     ]

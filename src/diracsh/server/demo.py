@@ -85,7 +85,7 @@ class DemoJobs(Service):
             found = {
                 job_id: self._jobs[job_id]["Status"]
                 for job_id in wanted
-                if job_id in self._jobs
+                if isinstance(job_id, int) and job_id in self._jobs
             }
         return S_OK(found)
 
@@ -251,7 +251,11 @@ class DemoFiles(Service):
         data: bytes,  # noqa: N803
     ) -> dict[str, Any]:
         """Upload a file (`.put FILE NAME`); returns where it was stored."""
-        if not isinstance(data, bytes) or len(data) != fileSize:
+        if not isinstance(data, bytes):
+            return S_ERROR(
+                f"expected the file's bytes, received a {type(data).__name__}"
+            )
+        if len(data) != fileSize:
             return S_ERROR(f"expected {fileSize} bytes, received {len(data)}")
         if fileSize > self.MAX_UPLOAD:
             return S_ERROR("File is too big for the demo (64 MiB at most)")
