@@ -34,6 +34,7 @@ CALLS: list[tuple[str, str, tuple[Any, ...]]] = [
     ("Demo/Jobs", "getJobAttributes", (999,)),  # S_ERROR errno 2
     ("Demo/Jobs", "noSuchMethod", ()),  # 501: errno 38
     ("Demo/Jobs", "resetJobs", ()),  # 401: errno 13
+    ("Demo/Jobs", "getSiteMask", ()),  # 500
     ("Demo/Files", "getFileBytes", ("image.png",)),
     ("Framework/Notification", "getMessages", (True,)),
 ]
@@ -81,7 +82,15 @@ def test_replayed_calls_get_the_recorded_results(
 
     again = replay.client(service).executeRPC(method, *args)
 
-    assert without_stub(again) == without_stub(live)
+    # A result the client made from an HTTP status (401 here) is answered with
+    # that status again, so its message names the replay server.
+    expected = without_stub(live)
+    if "Message" in expected:
+        recorded_url = live["rpcStub"][0][0]
+        expected["Message"] = expected["Message"].replace(
+            recorded_url, replay.url(service)
+        )
+    assert without_stub(again) == expected
     assert again["rpcStub"] == (
         (replay.url(service), again["rpcStub"][0][1]),
         method,
@@ -155,6 +164,7 @@ def test_list_methods_lists_the_recorded_methods(replay: ReplayServer) -> None:
         "getJobAttributes",
         "getJobLoggingInfo",
         "getJobStatus",
+        "getSiteMask",
         "listMethods",
         "noSuchMethod",
         "resetJobs",

@@ -30,7 +30,7 @@ from cryptography import x509
 
 from diracsh import jencode
 from diracsh.client.identity import identity_of_chain
-from diracsh.server.service import Service
+from diracsh.server.service import AnswerStatus, Service
 
 __all__ = ["Server", "server_ssl_context"]
 
@@ -265,6 +265,8 @@ class RPCHandler(tornado.web.RequestHandler):
             result = await self.server.run_method(
                 lambda: self.service.call(method, args, credentials)
             )
+        except AnswerStatus as answer:
+            raise tornado.web.HTTPError(answer.status, answer.reason) from None
         except Exception:
             log.exception("%s.%s raised", self.service.name, method)
             raise tornado.web.HTTPError(500) from None

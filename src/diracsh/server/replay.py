@@ -19,14 +19,15 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from diracsh.results import S_ERROR, S_OK
+from diracsh.results import EACCES, ENOSYS, S_ERROR, S_OK
 from diracsh.server.http import Server
-from diracsh.server.service import Service
+from diracsh.server.service import AnswerStatus, Service
 from diracsh.stubs import CassetteError, Entry, NoMatch, calls, explain_miss, load
 from diracsh.stubs import matching_indices as find
 
@@ -73,6 +74,11 @@ class ReplayService(Service):
             turn = self._played.get(key, 0)
             self._played[key] = turn + 1
         entry = self.entries[indices[min(turn, len(indices) - 1)]]
+        status = _recorded_status(entry.result)
+        if status is not None:
+            # The client made this result from an HTTP status: answer that
+            # status, so the client names this server's URL, not the recorded.
+            raise AnswerStatus(status, f"{method}: recorded HTTP {status}")
         # The server edits the dict it sends (drops ExecInfo): hand out a copy.
         return copy.deepcopy(entry.result)
 
@@ -105,6 +111,23 @@ class ReplayService(Service):
             if entry.method == "listMethods" and isinstance(value, dict):
                 return value
         return {}
+
+
+_NO_ACCESS = re.compile(r".* \( 13 : No access to https://\S+\)")
+_HTTP_FAILURE = re.compile(r"unexpected answer from https://\S+: HTTP (\d{3})\b")
+
+
+def _recorded_status(result: dict[str, Any]) -> int | None:
+    """The HTTP status a recorded result was made from by the client, if any."""
+    if result.get("OK") is not False:
+        return None
+    message = str(result.get("Message", ""))
+    if result.get("Errno") == EACCES and _NO_ACCESS.fullmatch(message):
+        return 401
+    if result.get("Errno") == ENOSYS and message.endswith(" is not implemented)"):
+        return 501
+    failure = _HTTP_FAILURE.match(message)
+    return int(failure.group(1)) if failure else None
 
 
 def _service_class(path: str) -> type[ReplayService]:

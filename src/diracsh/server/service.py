@@ -44,6 +44,16 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+class AnswerStatus(Exception):  # noqa: N818 - not an error: an answer
+    """Raised by a method to answer with an HTTP status instead of a result
+    (the replay service gives a recorded 401, 500 or 501 back as it came)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"HTTP {status}: {reason}")
+        self.status = status
+        self.reason = reason
+
+
 class Service:
     """Base class of a kit service; subclasses set ``name`` to ``System/Component``."""
 
