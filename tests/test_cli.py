@@ -120,6 +120,22 @@ def test_call_results_exit_0_and_1(diracsh_demo: DemoService, tmp_path: Path) ->
     assert "38" in failed.stdout
 
 
+def test_call_insecure_says_so_on_stderr(
+    diracsh_demo: DemoService, tmp_path: Path
+) -> None:
+    proxy = str(diracsh_demo.pki.proxy)
+    done = diracsh(tmp_path, "call", diracsh_demo.url(), "ping", "--proxy", proxy)
+    assert done.returncode == 3  # no CA given: the demo server is not trusted
+    unverified = diracsh(
+        tmp_path, "call", diracsh_demo.url(), "ping", "--proxy", proxy, "--insecure"
+    )
+    assert unverified.returncode == 0
+    assert unverified.stderr == (
+        "diracsh: warning: --insecure: server certificates are NOT verified; "
+        "anyone between you and the server can read and change the calls\n"
+    )
+
+
 def test_secrets_never_reach_the_log(tmp_path: Path) -> None:
     script = ".connect https://h:1/Demo/Jobs as t --token SUPERSECRET123 --timeout x\n"
     done = diracsh(tmp_path, "--demo", stdin=script)

@@ -37,7 +37,7 @@ from diracsh.server import Server, Service
 from diracsh.server.demo import demo_services
 from diracsh.shell.render import Printer
 from diracsh.shell.session import Shell
-from tests.kit import KitPKI, build_pki
+from tests.kit import KitPKI, build_pki, http_response, raw_server
 
 DATA = Path(__file__).parent / "data"
 SETUPS_CFG = DATA / "dirac-setups.cfg"
@@ -661,3 +661,30 @@ def test_services_command_without_configuration(
     monkeypatch.setenv(dirac_config.ENV_CFG, str(tmp_path / "missing.cfg"))
     assert main_services([]) == 3
     assert "missing.cfg, which is not a file" in capsys.readouterr().err
+
+
+def test_a_resolved_client_sends_the_configured_vo_and_setup_none(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pki = build_pki(tmp_path / "pki")
+    bodies: list[bytes] = []
+
+    def respond(request: bytes) -> bytes:
+        bodies.append(request.split(b"\r\n\r\n", 1)[1])
+        return http_response("200 OK", b'{"OK": true, "Value": 1}', "application/json")
+
+    with raw_server(pki, respond) as base:
+        cfg = tmp_path / "dirac.cfg"
+        cfg.write_text(
+            "DIRAC\n{\n  VirtualOrganization = myvo\n}\n"
+            f"Systems\n{{\n  Framework\n  {{\n    URLs\n    {{\n"
+            f"      Notification = {base}/Framework/Notification\n    }}\n  }}\n}}\n"
+        )
+        monkeypatch.setenv(dirac_config.ENV_CFG, str(cfg))
+        options = {"proxyLocation": str(pki.proxy), "caLocation": str(pki.ca_dir)}
+        TornadoClient("Framework/Notification", setup="Prod", **options).ping()
+        TornadoClient("Framework/Notification", VO="other", **options).ping()
+    assert bodies == [
+        b"method=ping&args=%5B%5D&clientVO=myvo&clientSetup=None",
+        b"method=ping&args=%5B%5D&clientVO=other&clientSetup=None",
+    ]

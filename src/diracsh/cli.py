@@ -95,7 +95,14 @@ def _options(args: argparse.Namespace, config: Any) -> dict[str, Any]:
     """
     from diracsh.client.credentials import override_options
 
-    return override_options(config.client_options(), _client_options(args))
+    options = override_options(config.client_options(), _client_options(args))
+    if options.get("skipCACheck"):
+        print(
+            "diracsh: warning: --insecure: server certificates are NOT verified; "
+            "anyone between you and the server can read and change the calls",
+            file=sys.stderr,
+        )
+    return options
 
 
 def _with_passphrase(options: dict[str, Any], known: dict[str, str]) -> dict[str, Any]:
