@@ -163,6 +163,7 @@ def test_list_methods_describes_every_method(server: Server, pki: KitPKI) -> Non
         "types": ["int"],
         "doc": "All attributes of a job (or those named in attrList).",
         "auth": ["authenticated"],
+        "required": 1,  # attrList has a default
     }
     assert listing["resetJobs"]["auth"] == ["JobAdministrator"]
 

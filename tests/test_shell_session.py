@@ -17,6 +17,7 @@ from prompt_toolkit.document import Document
 from diracsh import catalog
 from diracsh.results import S_OK
 from diracsh.server import Service
+from diracsh.shell.app import piped_loop
 from diracsh.shell.completer import ShellCompleter
 from diracsh.shell.render import Printer
 from diracsh.shell.session import Shell
@@ -65,6 +66,28 @@ def test_wrong_argument_type_is_refused_before_sending(
         "param 0) Received <class 'str'>, expected <class 'int'> "
         "(.check off sends it as is)"
     )
+
+
+def test_a_piped_run_checks_and_helps_right_after_connect(
+    diracsh_demo: DemoService,
+) -> None:
+    shell, out = make_shell(diracsh_demo)
+    lines = [
+        f".connect {diracsh_demo.url('Demo/Jobs')}",
+        ".help getJobAttributes",
+        'getJobAttributes("12")',
+    ]
+    assert piped_loop(shell, lines) == 1
+    added, *printed = out.getvalue().splitlines()
+    assert added.startswith("added Demo/Jobs -> ")
+    assert printed == [
+        "getJobAttributes(jobID: int, attrList=...)",
+        "    All attributes of a job (or those named in attrList).",
+        "    who may call: authenticated",
+        "getJobAttributes: not sent, Type mismatch in parameter 0 (starting with "
+        "param 0) Received <class 'str'>, expected <class 'int'> "
+        "(.check off sends it as is)",
+    ]
 
 
 def test_check_off_sends_a_call_the_catalog_would_refuse(

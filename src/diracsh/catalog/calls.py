@@ -41,9 +41,12 @@ def _entry(info: Any) -> dict[str, Any]:
     """A listing entry with the catalog's keys and types, whatever was sent."""
     info = info if isinstance(info, Mapping) else {}
     doc = str(info.get("doc") or "").strip()
-    entry = {
+    entry: dict[str, Any] = {
         key: [str(v) for v in info.get(key) or []] for key in ("args", "types", "auth")
     }
+    required = info.get("required")
+    if isinstance(required, int) and not isinstance(required, bool):
+        entry["required"] = required
     return {**entry, "doc": doc.splitlines()[0] if doc else ""}
 
 

@@ -194,6 +194,10 @@ class Service:
             "types": [_type_names(t) for t in types],
             "doc": doc.splitlines()[0] if doc else "",
             "auth": self.authorization(method),
+            "required": sum(
+                p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty
+                for p in parameters
+            ),
         }
 
 

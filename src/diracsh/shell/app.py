@@ -197,6 +197,7 @@ def piped_loop(shell: Shell, lines: Iterable[str] | None = None) -> int:
     Returns 0 when every statement succeeded, 1 when any failed (an S_ERROR,
     a statement that could not be read), 130 when Ctrl-C stopped the run.
     """
+    shell.wait_for_discovery = True  # the type check and .help need the methods
     if lines is None:
         # Bytes that are not UTF-8 become U+FFFD rather than ending the run.
         stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")

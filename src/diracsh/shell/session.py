@@ -73,6 +73,7 @@ class Connection:
     # Methods called through this connection or found in the history; replaced,
     # never changed in place (the completer reads it from another thread).
     seen: frozenset[str] = frozenset()
+    discovered: threading.Event = field(default_factory=threading.Event, repr=False)
     _names: tuple[Any, Any, list[str]] = field(default=(None, None, []), repr=False)
 
     def names(self) -> list[str]:
@@ -106,6 +107,9 @@ class Shell(CassetteCommands, TransferCommands):
         # Check arity and types_ from the catalog before sending (.check off:
         # DIRAC's HTTPS services check nothing, and a catalog may be older).
         self.check_calls = True
+        # A piped run waits for a service's methods before a call or .help
+        # that needs them; at the prompt nothing waits on discovery.
+        self.wait_for_discovery = False
         self.aliases: dict[str, str] = {}  # from the config file: name -> URL
         self.history: History | None = None  # set by the interactive loop
         self._services: list[str] | None = None  # configured System/Component names
@@ -219,6 +223,7 @@ class Shell(CassetteCommands, TransferCommands):
             self._fill_methods(connection)
             self._add_history_methods(connection)
         finally:
+            connection.discovered.set()
             if self.on_change is not None:
                 self.on_change()
 
@@ -244,6 +249,12 @@ class Shell(CassetteCommands, TransferCommands):
             connection.status = "built-ins only (no listMethods, not in the catalog)"
         else:
             connection.status = f"offline? {result.get('Message', '')[:80]}"
+
+    def methods_of(self, connection: Connection) -> dict[str, dict[str, Any]]:
+        """The connection's known methods; in a piped run, once discovered."""
+        if self.wait_for_discovery:
+            connection.discovered.wait()
+        return connection.methods
 
     def connection(self, alias: str | None = None) -> Connection:
         name = alias or self.current
@@ -317,7 +328,7 @@ class Shell(CassetteCommands, TransferCommands):
 
     def call(self, call: Call) -> dict[str, Any]:
         connection = self.connection(call.alias)
-        entry = connection.methods.get(call.method)
+        entry = self.methods_of(connection).get(call.method)
         if entry is not None and self.check_calls:
             from diracsh.catalog import check_call
 
@@ -396,7 +407,7 @@ class Shell(CassetteCommands, TransferCommands):
             return
         alias, _, method = name.rpartition(".")
         connection = self.connection(alias or None)
-        info = connection.methods.get(method) or BUILTIN_METHODS.get(method)
+        info = self.methods_of(connection).get(method) or BUILTIN_METHODS.get(method)
         if info is None:
             raise ParseError(f"{connection.alias} has no known method {method!r}")
         self.printer.plain(signature(method, info))
@@ -486,9 +497,10 @@ class Shell(CassetteCommands, TransferCommands):
         pattern = argv[0] if argv else "*"
         if not any(c in pattern for c in "*?["):
             pattern = f"*{pattern}*"
-        names = [n for n in self.method_names() if fnmatch.fnmatch(n, pattern)]
+        methods = self.methods_of(connection)
+        names = [n for n in connection.names() if fnmatch.fnmatch(n, pattern)]
         for name in names:
-            info = connection.methods.get(name) or BUILTIN_METHODS.get(name, {})
+            info = methods.get(name) or BUILTIN_METHODS.get(name, {})
             doc = f"  - {info['doc']}" if info.get("doc") else ""
             self.printer.plain(f"{signature(name, info)}{doc}")
         if not names:
