@@ -688,3 +688,30 @@ def test_a_resolved_client_sends_the_configured_vo_and_setup_none(
         b"method=ping&args=%5B%5D&clientVO=myvo&clientSetup=None",
         b"method=ping&args=%5B%5D&clientVO=other&clientSetup=None",
     ]
+
+
+def test_a_service_with_only_failover_urls_resolves_to_them(tmp_path: Path) -> None:
+    cfg = tmp_path / "x.cfg"
+    cfg.write_text(
+        "Systems\n{\n  Framework\n  {\n    FailoverURLs\n    {\n"
+        "      Notification = https://fo.example.org\n    }\n  }\n}\n"
+    )
+    expected = ["https://fo.example.org:443/Framework/Notification"]
+    assert resolve_service_urls("Framework/Notification", config_of(cfg)) == expected
+    assert known_services(config_of(cfg)) == {"Framework/Notification": expected}
+
+
+def test_services_command_says_why_a_service_has_no_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "x.cfg"
+    cfg.write_text(
+        "Operations\n{\n  Defaults\n  {\n    MainServers = m1, m2:9000\n  }\n}\n"
+        "Systems\n{\n  WorkloadManagement\n  {\n    URLs\n    {\n"
+        "      JobManager = https://$MAINSERVERS$:8443\n    }\n  }\n}\n"
+    )
+    assert main_services(["--dirac-cfg", str(cfg)]) == 0
+    assert capsys.readouterr().out == (
+        "WorkloadManagement/JobManager  (no usable URL: bad port in "
+        "'https://m2:9000:8443' for WorkloadManagement/JobManager)\n"
+    )

@@ -141,8 +141,9 @@ def _urls_section(config: DiracConfig, system: str, component: str) -> str | Non
     if instance:
         candidates.insert(0, f"/Systems/{system}/{instance}")
     for section in candidates:
-        if config.option(f"{section}/URLs/{component}") is not None:
-            return section
+        for kind in ("URLs", "FailoverURLs"):
+            if config.option(f"{section}/{kind}/{component}") is not None:
+                return section
     return None
 
 
@@ -214,12 +215,13 @@ def known_services(
     *,
     https_only: bool = False,
     client_options: Mapping[str, Any] | None = None,
+    problems: dict[str, str] | None = None,
 ) -> dict[str, list[str]]:
     """Every ``System/Component`` with URLs in the configuration, sorted by name.
 
     With *https_only*, only the https URLs, and only services that have one
     (what ``.connect`` can complete). A service whose URLs cannot be worked
-    out is listed with none and a warning in the log. *config* defaults to
+    out is listed with none, and why in *problems* (and the log). *config* defaults to
     :func:`current_config`, reached with *client_options* as in
     :func:`resolve_service_urls`.
     """
@@ -231,6 +233,8 @@ def known_services(
                 urls = configured_urls(config, system, component)
             except LookupError as exc:
                 log.warning("%s/%s: %s", system, component, exc)
+                if problems is not None:
+                    problems[f"{system}/{component}"] = str(exc)
                 urls = []
             if https_only:
                 urls = [url for url in urls if url.startswith("https://")]
@@ -245,7 +249,12 @@ def _components(config: DiracConfig, system: str) -> list[str]:
     instance = _instance(config, system)
     if instance:
         sections.append(f"/Systems/{system}/{instance}")
-    names = [n for s in sections for n in config.options(f"{s}/URLs")]
+    names = [
+        n
+        for s in sections
+        for k in ("URLs", "FailoverURLs")
+        for n in config.options(f"{s}/{k}")
+    ]
     return list(dict.fromkeys(names))
 
 
@@ -301,18 +310,23 @@ def main_services(argv: list[str]) -> int:
         return 3
     _emit(f"# {config.describe()}", error=True)
 
-    services = _matching(known_services(config), args.pattern)
+    problems: dict[str, str] = {}
+    services = _matching(known_services(config, problems=problems), args.pattern)
     if not services:
         _emit(f"diracsh services: no service matches {args.pattern!r}", error=True)
         return 1
     width = max(len(name) for name in services)
     for name, urls in services.items():
-        _emit(service_line(name, urls, width))
+        _emit(service_line(name, urls, width, problems.get(name)))
     return 0
 
 
-def service_line(name: str, urls: list[str], width: int) -> str:
+def service_line(
+    name: str, urls: list[str], width: int, problem: str | None = None
+) -> str:
     """One listed service: its name, its URLs, and whether diracsh can call it."""
+    if problem is not None:
+        return f"{name:<{width}}  (no usable URL: {problem})"
     https = any(url.startswith("https://") for url in urls)
     note = "" if https else "  (no https URL: diracsh cannot call it)"
     return f"{name:<{width}}  {', '.join(urls) or '(no usable URL)'}{note}"

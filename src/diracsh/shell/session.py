@@ -486,11 +486,14 @@ class Shell(CassetteCommands, TransferCommands):
         from diracsh.client.resolve import known_services, service_line
 
         try:
-            services = self.wait(lambda: known_services(client_options=self.defaults))
+            problems: dict[str, str] = {}
+            services = self.wait(
+                lambda: known_services(client_options=self.defaults, problems=problems)
+            )
         except LookupError as exc:
             raise ParseError(str(exc)) from exc
         for name, urls in sorted(services.items()):
-            self.printer.plain(service_line(name, urls, 39))
+            self.printer.plain(service_line(name, urls, 39, problems.get(name)))
 
     def cmd_methods(self, argv: list[str]) -> None:
         connection = self.connection()
