@@ -15,6 +15,7 @@ from diracsh import TornadoClient
 from diracsh.shell.render import Printer
 from diracsh.shell.session import Shell
 from diracsh.testing import DemoService
+from tests.kit import free_port
 from tests.pty import pty_env
 
 
@@ -118,6 +119,30 @@ def test_call_results_exit_0_and_1(diracsh_demo: DemoService, tmp_path: Path) ->
     failed = diracsh(tmp_path, "call", diracsh_demo.url(), "noSuch", *creds)
     assert failed.returncode == 1
     assert "38" in failed.stdout
+
+
+def test_call_exit_codes_tell_the_service_from_the_way_there(
+    diracsh_demo: DemoService, tmp_path: Path
+) -> None:
+    pki = diracsh_demo.pki
+    creds = ["--proxy", str(pki.proxy), "--ca-dir", str(pki.ca_dir)]
+    dead = f"https://127.0.0.1:{free_port()}/Demo/Jobs"
+    unreachable = diracsh(tmp_path, "call", dead, "ping", *creds)
+    assert unreachable.returncode == 4
+    assert "connection refused" in unreachable.stdout
+    refused = diracsh(tmp_path, "call", diracsh_demo.url(), "resetJobs", *creds)
+    assert refused.returncode == 1  # the service answered: no access
+    assert "'Errno': 13" in refused.stdout
+    colliding = diracsh(
+        tmp_path, "call", diracsh_demo.url(), "echo", "{1: 2, '1': 3}", *creds
+    )
+    assert colliding.returncode == 2
+    assert "which are both sent as '1'" in colliding.stdout
+    broken = diracsh(tmp_path, "call", diracsh_demo.url(), "echo", '{"a":', *creds)
+    assert broken.returncode == 2
+    assert broken.stderr.startswith(
+        "diracsh: argument '{\"a\":' is not a valid literal"
+    )
 
 
 def test_call_insecure_says_so_on_stderr(

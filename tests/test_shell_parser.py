@@ -107,6 +107,23 @@ def test_command_words_become_literals_where_they_read_as_one() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("word", "reason"),
+    [
+        ('{"a":', "'{' was never closed"),
+        ("x=1", "invalid syntax"),
+        ('__import__("os")', "__import__(...) cannot be used in arguments"),
+        ("datetime(2024, 13, 1)", "month must be in 1..12"),
+    ],
+    ids=["open-dict", "assignment", "call", "bad-date"],
+)
+def test_a_broken_literal_is_an_error_not_a_string(word: str, reason: str) -> None:
+    with pytest.raises(ParseError) as refused:
+        literal_args(["12", word])
+    assert str(refused.value).startswith(f"argument {word!r} is not a valid literal (")
+    assert reason in str(refused.value)
+
+
 def test_secrets_are_found_and_redacted() -> None:
     line = ".connect https://h/A/B as t --token SUPERSECRET123 --timeout abc"
     assert has_secret(line)

@@ -33,6 +33,7 @@ class Exit(enum.IntEnum):
     S_ERROR = 1
     USAGE = 2
     STARTUP = 3
+    UNREACHABLE = 4  # no answer: refused, TLS failure, timeout
     INTERRUPTED = 130
 
 
@@ -420,7 +421,11 @@ def _call(args: argparse.Namespace) -> int:
         return Exit.STARTUP
     result = client.executeRPC(args.method, *values)
     print(format_result(result, "json" if args.json else "python"))
-    return Exit.OK if result.get("OK") else Exit.S_ERROR
+    status = client._last_status()
+    if result.get("OK") or status.isdigit():
+        return Exit.OK if result.get("OK") else Exit.S_ERROR
+    # Refused before sending (arguments DIRAC cannot carry), or never answered.
+    return Exit.USAGE if status == "" else Exit.UNREACHABLE
 
 
 def _replay(args: argparse.Namespace) -> int:

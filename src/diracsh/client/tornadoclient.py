@@ -346,6 +346,8 @@ class TornadoClient:
         """A call stopped before sending still gets its one INFO line in the log."""
         where = self.getDestinationService() or self._destination
         log.info("%s %s -> not sent ERROR", method, where)
+        if self._transport_made is not None:
+            self._transport_made.last_status = ""
         return result
 
     def getServiceName(self) -> str:  # noqa: N802
@@ -374,6 +376,11 @@ class TornadoClient:
         if self._init_error is not None:
             return dict(self._init_error)
         return self._transport.prepare()
+
+    def _last_status(self) -> str:
+        """How the last call ended: its HTTP status, "unreachable", "failed"
+        (timeout, reset), "not sent", or "" when it was refused before sending."""
+        return self._transport_made.last_status if self._transport_made else ""
 
     def _close(self) -> None:
         if self._transport_made is not None:

@@ -110,6 +110,10 @@ class Transport:
         self._headers: dict[str, str] = {}
         self._banned: set[str] = set()
         self._lock = threading.Lock()
+        # The outcome of the last call: the HTTP status, or "unreachable",
+        # "failed" (timeout, reset) or "not sent" (credentials); for scripts
+        # that tell "the server said no" from "never got there".
+        self.last_status = ""
 
     # -- session -----------------------------------------------------------
 
@@ -176,6 +180,7 @@ class Transport:
         """One call, and its one INFO line in the log, whatever happened."""
         started = time.perf_counter()
         result, url, status = self._exchange(method, form, stream, upload)
+        self.last_status = status
         log.info(
             "%s %s -> %s %s (%.1f ms)",
             method,

@@ -175,15 +175,26 @@ def literal_args(words: list[str]) -> list[Any]:
     """Command words as values: literals where they read as one, else strings.
 
     ``.get out.log 12`` passes the integer 12; ``.get out.log std.out`` the
-    string ``"std.out"``.
+    string ``"std.out"``. A word with brackets, quotes or ``=`` was meant as
+    a literal: if it is not a valid one, that is an error, not a string.
     """
     values = []
     for word in words:
         try:
             values.append(literal(ast.parse(word, mode="eval").body))
-        except (SyntaxError, ParseError):
+        except (SyntaxError, ParseError) as exc:
+            if _LITERAL_SYNTAX.search(word):
+                reason = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+                raise ParseError(
+                    f"argument {word!r} is not a valid literal ({reason}); "
+                    "to send it as a string, quote it: '\"...\"'"
+                ) from None
             values.append(word)
     return values
+
+
+# Characters a bare word (a file name, a job ID) does not hold but a literal does.
+_LITERAL_SYNTAX = re.compile(r"""[()\[\]{}'"=]""")
 
 
 def called_method(statement: str) -> tuple[str | None, str] | None:
