@@ -18,6 +18,7 @@ from diracsh import stubs
 from diracsh.shell.render import Printer
 from diracsh.shell.session import Shell
 from diracsh.testing import DemoService, ReplayServer
+from tests.kit import free_port
 from tests.pty import DEMO_PROMPT, pty_env, run, spawn_demo
 
 
@@ -299,6 +300,34 @@ def test_replay_command_can_send_the_calls_to_another_server(
 
     assert done.returncode == 0, done.stdout
     assert done.stdout.endswith("2 calls replayed: 2 same, 0 different, 0 not run\n")
+
+
+def test_replay_command_says_not_run_when_nothing_can_be_sent_or_answered(
+    diracsh_demo: DemoService, recorded: Path, tmp_path: Path
+) -> None:
+    def replay(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "diracsh", "replay", str(recorded), *args],
+            capture_output=True,
+            text=True,
+            env=pty_env(tmp_path / "home"),  # no X509_USER_PROXY
+            timeout=60,
+        )
+
+    ca = ["--ca-dir", str(diracsh_demo.pki.ca_dir)]
+    missing = replay("--proxy", str(tmp_path / "no-proxy.pem"), *ca)
+    assert missing.returncode == 1
+    assert missing.stdout.splitlines()[0].startswith(
+        "not run    Demo/Jobs.getJobStatus([12, 13]): cannot read "
+    )
+    assert missing.stdout.endswith("2 calls replayed: 0 same, 0 different, 2 not run\n")
+
+    dead = f"https://127.0.0.1:{free_port()}"
+    proxy = ["--proxy", str(diracsh_demo.pki.proxy)]
+    unanswered = replay("--server", dead, *proxy, *ca)
+    assert unanswered.returncode == 1
+    assert "connection refused" in unanswered.stdout.splitlines()[0]
+    assert unanswered.stdout.endswith("2 not run\n")
 
 
 def test_replay_command_exits_3_for_a_missing_cassette(

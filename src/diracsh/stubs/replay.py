@@ -99,10 +99,18 @@ def replay_entry(
         client = _client_for(entry, clients)
     except Exception as exc:  # a factory that fails is this entry's outcome
         return Outcome(entry, None, problem=str(exc))
+    startup = getattr(client, "_startup_problem", None)
+    problem = startup() if startup is not None else None
+    if problem is not None:  # no credential, no CA: nothing could be sent
+        return Outcome(entry, None, problem=str(problem.get("Message")))
 
     started = time.perf_counter()
     raw = client.executeRPC(entry.method, *entry.args)
     seconds = time.perf_counter() - started
+    status = getattr(client, "_last_status", None)
+    if status is not None and not status().isdigit() and not raw.get("OK"):
+        # Refused connection, TLS failure, timeout: the service never answered.
+        return Outcome(entry, None, seconds, problem=str(raw.get("Message")))
 
     try:
         live = wire_form(redact(dict(raw), secrets))
