@@ -406,6 +406,21 @@ def test_send_file_then_read_it_back(
     assert files.getFileBytes("upload.bin")["Value"] == source.read_bytes()
 
 
+def test_a_file_too_big_for_a_dirac_request_is_refused_before_sending(
+    server: Server, pki: KitPKI, tmp_path: Path
+) -> None:
+    source = tmp_path / "big.bin"
+    with source.open("wb") as sink:
+        sink.truncate(76 << 20)  # 76 MiB of zeros: 101.3 MiB once base64-encoded
+    result = client(server, pki, "Demo/Files").sendFile(str(source), "big.bin")
+    assert result["OK"] is False
+    assert result["Message"] == (
+        "streamFromClient: not sent, the request would be 101 MiB and DIRAC's "
+        "HTTPS services refuse bodies over 100 MiB (a file sent with sendFile or "
+        ".put can be about 70 MiB at most)"
+    )
+
+
 def test_stub_saved_as_json_replays_like_the_original(
     server: Server, pki: KitPKI
 ) -> None:

@@ -39,6 +39,9 @@ __all__ = ["Transport", "form_encode"]
 log = logging.getLogger("diracsh")
 
 _CHUNK = 1 << 20
+# Tornado's max_body_size in DIRAC's HTTPS server: a bigger request is cut off
+# mid-upload, which the client would only see as a TLS or connection error.
+MAX_BODY = 100 * 1024 * 1024
 _SNIPPET = 200
 
 
@@ -213,6 +216,17 @@ class Transport:
         # Encoded here, not by requests: the same bytes as its urlencode, at a
         # fraction of the cost for big arguments (see form_encode).
         body = form_encode(form)
+        if len(body) > MAX_BODY:
+            mib = len(body) / (1 << 20)
+            return (
+                S_ERROR(
+                    f"{method}: not sent, the request would be {mib:.0f} MiB and "
+                    "DIRAC's HTTPS services refuse bodies over 100 MiB (a file "
+                    "sent with sendFile or .put can be about 70 MiB at most)"
+                ),
+                self.urls[0],
+                "not sent",
+            )
         failure: Exception | None = None
         for url in self._candidates():
             try:
