@@ -102,6 +102,20 @@ def test_call_asks_on_the_terminal(
     assert child.exitstatus == 0
 
 
+def test_ctrl_c_at_the_passphrase_prompt_exits_130(
+    server: Server, pki: KitPKI, home: Path, spawned: list[pexpect.spawn]
+) -> None:
+    child = _spawn(
+        ["call", *_flags(pki), server.url("Demo/Jobs"), "ping"], home, spawned
+    )
+    child.expect("Passphrase for ")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    assert "Traceback" not in (child.before or "")
+
+
 def test_without_a_terminal_the_message_says_what_to_do(
     server: Server, pki: KitPKI, home: Path
 ) -> None:

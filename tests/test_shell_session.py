@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 import time
@@ -240,6 +241,38 @@ def test_connect_flags_replace_the_default_credential(
     assert text.index("CN=demo admin") < text.index("CN=demo user")
     services = text.splitlines()[-2:]
     assert services[0].startswith("  admin ")
-    assert f"[cert {pki.admin_cert} + {pki.admin_key};" in services[0]
+    # The identity behind each connection: its DN, and whether it is a proxy.
+    assert "[/O=diracsh/OU=users/CN=demo admin (certificate, " in services[0]
     assert services[1].startswith("* user ")
-    assert f"[proxy {pki.proxy}" in services[1]
+    assert "[/O=diracsh/OU=users/CN=demo user (proxy, " in services[1]
+
+
+def test_connect_refuses_what_could_not_send_anything_and_odd_aliases(
+    diracsh_demo: DemoService, tmp_path: Path
+) -> None:
+    shell, out = make_shell(diracsh_demo)
+    url = diracsh_demo.url("Demo/Jobs")
+    shell.execute(f".connect {url} as jobs")
+    shell.execute(f".connect {url} as jobs --proxy {tmp_path / 'none.pem'}")
+    shell.execute(f".connect {url} as a.b")
+    wait_for_methods(shell, "jobs")
+    shell.execute(".methods job")  # names are matched whatever their case
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("added jobs -> ")
+    assert lines[1] == f"cannot read {tmp_path / 'none.pem'}: No such file or directory"
+    assert lines[2] == (
+        "alias 'a.b' cannot be typed before .method(): use letters, digits and "
+        "_ - / @ : only"
+    )
+    assert lines[3].startswith("getJobAttributes(jobID: int, attrList=...)")
+    assert list(shell.connections) == ["jobs"]
+    assert shell.connections["jobs"].options["proxyLocation"] == str(
+        diracsh_demo.pki.proxy
+    )
+
+
+def test_piped_json_output_is_json_without_timing(diracsh_demo: DemoService) -> None:
+    shell, out = make_shell(diracsh_demo)
+    shell.connect(diracsh_demo.url("Demo/Jobs"))
+    assert piped_loop(shell, [".format json", "getJobStatus(12)"]) == 0
+    assert json.loads(out.getvalue()) == {"OK": True, "Value": {"12": "Running"}}

@@ -293,7 +293,7 @@ def ask_passphrase_once(
             )
         try:
             passphrase = ask(f"Passphrase for {key}: ")
-        except (EOFError, KeyboardInterrupt):
+        except EOFError:  # Ctrl-C is not caught: it cancels, as anywhere else
             raise CredentialError(f"no passphrase given for {key}") from None
         from diracsh.client.identity import check_passphrase
 

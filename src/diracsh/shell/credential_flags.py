@@ -52,7 +52,9 @@ def parse_credential_flags(argv: list[str]) -> dict[str, Any]:
     return options
 
 
-def describe_credential(options: dict[str, Any], *, full: bool = False) -> str:
+def describe_credential(
+    options: dict[str, Any], *, full: bool = False, issuer: bool = True
+) -> str:
     """Which credential a connection uses (never its content), for people."""
     try:
         credential = find_credential(options)
@@ -68,8 +70,6 @@ def describe_credential(options: dict[str, Any], *, full: bool = False) -> str:
             return f"{text}: {exc}"
         kind = "proxy" if identity.is_proxy else "certificate"
         hours, rest = divmod(identity.seconds_left, 3600)
-        text = (
-            f"{identity.dn} ({kind}, {hours}h{rest // 60:02d}m left, "
-            f"issuer {identity.issuer})"
-        )
+        by = f", issuer {identity.issuer}" if issuer else ""
+        text = f"{identity.dn} ({kind}, {hours}h{rest // 60:02d}m left{by})"
     return text

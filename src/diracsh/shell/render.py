@@ -102,7 +102,9 @@ class Printer:
             self.error(f"S_ERROR errno {errno}: {result.get('Message', '')}", timing)
             return
         text = format_result(result, self.fmt, shorten=True)
-        suffix = f"  {timing}" if timing else ""
+        # Piped JSON stays machine-readable: no timing after it.
+        plain_data = not self.color and self.fmt in ("json", "raw")
+        suffix = f"  {timing}" if timing and not plain_data else ""
         if self.color and self.fmt != "raw":
             self._highlighted(text, suffix)
         else:

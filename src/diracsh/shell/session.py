@@ -12,6 +12,7 @@ import concurrent.futures
 import errno
 import fnmatch
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -57,6 +58,10 @@ class ExitShell(Exception):
 
 # How long Ctrl-C waits for a cancelled transfer to remove its partial file.
 _CLEANUP_SECONDS = 5.0
+
+
+# What an alias may hold: it is typed before ".method(" and on .use lines.
+_ALIAS = re.compile(r"[A-Za-z0-9_\-/@:]+")
 
 
 @dataclass
@@ -125,11 +130,18 @@ class Shell(CassetteCommands, TransferCommands):
     # -- connections -------------------------------------------------------
 
     def connect(
-        self, target: str, alias: str | None = None, **options: Any
+        self,
+        target: str,
+        alias: str | None = None,
+        *,
+        check: bool = False,
+        **options: Any,
     ) -> Connection:
         """Create the client for *target* and start method discovery (no waiting).
 
         *target* is a URL, ``System/Component``, or an alias from the config.
+        With *check*, the credential and CA files are read first (no network):
+        a connection that could not send anything is refused.
         """
         if target in self.aliases:
             alias, target = alias or target, self.aliases[target]
@@ -139,7 +151,7 @@ class Shell(CassetteCommands, TransferCommands):
         except CredentialError as exc:
             raise ParseError(f"not connected: {exc}") from None
         client = TornadoClient(target, **merged)
-        problem = client._startup_problem() if client._init_error else None
+        problem = client._startup_problem() if client._init_error or check else None
         if problem is not None:
             raise ParseError(problem["Message"])
         url = client.getDestinationService() or target
@@ -428,9 +440,14 @@ class Shell(CassetteCommands, TransferCommands):
         alias = None
         if len(rest) >= 2 and rest[0] == "as":
             alias, rest = rest[1], rest[2:]
+        if alias is not None and not _ALIAS.fullmatch(alias):
+            raise ParseError(
+                f"alias {alias!r} cannot be typed before .method(): use letters, "
+                "digits and _ - / @ : only"
+            )
         options = parse_credential_flags(rest)
         replacing = alias in self.connections
-        connection = self.connect(target, alias, **options)
+        connection = self.connect(target, alias, check=True, **options)
         self.current = connection.alias
         verb = "replaced" if replacing else "added"
         self.printer.info(
@@ -475,7 +492,7 @@ class Shell(CassetteCommands, TransferCommands):
         for alias, connection in self.connections.items():
             mark = "*" if alias == self.current else " "
             verify = "verify on" if connection.verify else "VERIFY OFF"
-            who = describe_credential(connection.options)
+            who = describe_credential(connection.options, full=True, issuer=False)
             self.printer.plain(
                 f"{mark} {alias:<24} {connection.url}  [{who}; {verify}; "
                 f"{connection.status}]"
@@ -501,7 +518,9 @@ class Shell(CassetteCommands, TransferCommands):
         if not any(c in pattern for c in "*?["):
             pattern = f"*{pattern}*"
         methods = self.methods_of(connection)
-        names = [n for n in connection.names() if fnmatch.fnmatch(n, pattern)]
+        names = [
+            n for n in connection.names() if fnmatch.fnmatch(n.lower(), pattern.lower())
+        ]
         for name in names:
             info = methods.get(name) or BUILTIN_METHODS.get(name, {})
             doc = f"  - {info['doc']}" if info.get("doc") else ""
