@@ -29,45 +29,10 @@ import pytest
 __all__ = ["DemoService", "ReplayServer", "diracsh_cassette", "diracsh_demo"]
 
 
-@dataclass(frozen=True)
-class DemoService:
-    server: Any  # diracsh.server.Server
+class _DemoCredentials:
+    """The demo PKI's files, for a server that uses it."""
+
     pki: Any  # diracsh.server.pki.DemoPKI
-
-    def url(self, service: str = "Demo/Jobs") -> str:
-        return str(self.server.url(service))
-
-    def client(self, service: str = "Demo/Jobs", **kwargs: Any) -> Any:
-        """A TornadoClient with the demo user's proxy (override with kwargs)."""
-        from diracsh import TornadoClient
-
-        options = {
-            "proxyLocation": str(self.pki.proxy),
-            "caLocation": str(self.pki.ca_dir),
-        }
-        return TornadoClient(self.url(service), **{**options, **kwargs})
-
-
-@dataclass(frozen=True)
-class ReplayServer:
-    """A cassette served over HTTPS: URLs, CA dir and the demo credentials."""
-
-    server: Any  # diracsh.server.Server
-    pki: Any  # diracsh.server.pki.DemoPKI
-    cassette: Path
-
-    @property
-    def urls(self) -> dict[str, str]:
-        """``{System/Component: URL}`` for every service in the cassette."""
-        return {name: str(self.server.url(name)) for name in self.server.services}
-
-    def url(self, service: str | None = None) -> str:
-        """The URL of *service* (default: the first service the cassette recorded)."""
-        name = service or next(iter(self.server.services))
-        if name not in self.server.services:
-            known = ", ".join(self.server.services)
-            raise KeyError(f"{self.cassette} has no calls to {name} (it has {known})")
-        return str(self.server.url(name))
 
     @property
     def ca_dir(self) -> Path:
@@ -88,6 +53,46 @@ class ReplayServer:
     @property
     def token(self) -> str:
         return str(self.pki.token)
+
+
+@dataclass(frozen=True)
+class DemoService(_DemoCredentials):
+    """The demo services, started for the test session: URLs and credentials."""
+
+    server: Any  # diracsh.server.Server
+    pki: Any  # diracsh.server.pki.DemoPKI
+
+    def url(self, service: str = "Demo/Jobs") -> str:
+        return str(self.server.url(service))
+
+    def client(self, service: str = "Demo/Jobs", **kwargs: Any) -> Any:
+        """A TornadoClient with the demo user's proxy (override with kwargs)."""
+        from diracsh import TornadoClient
+
+        options = {"proxyLocation": str(self.proxy), "caLocation": str(self.ca_dir)}
+        return TornadoClient(self.url(service), **{**options, **kwargs})
+
+
+@dataclass(frozen=True)
+class ReplayServer(_DemoCredentials):
+    """A cassette served over HTTPS: URLs, CA dir and the demo credentials."""
+
+    server: Any  # diracsh.server.Server
+    pki: Any  # diracsh.server.pki.DemoPKI
+    cassette: Path
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """``{System/Component: URL}`` for every service in the cassette."""
+        return {name: str(self.server.url(name)) for name in self.server.services}
+
+    def url(self, service: str | None = None) -> str:
+        """The URL of *service* (default: the first service the cassette recorded)."""
+        name = service or next(iter(self.server.services))
+        if name not in self.server.services:
+            known = ", ".join(self.server.services)
+            raise KeyError(f"{self.cassette} has no calls to {name} (it has {known})")
+        return str(self.server.url(name))
 
     def client(self, service: str | None = None, **kwargs: Any) -> Any:
         """A TornadoClient with the demo user's proxy (override with kwargs)."""
