@@ -276,3 +276,30 @@ def test_piped_json_output_is_json_without_timing(diracsh_demo: DemoService) -> 
     shell.connect(diracsh_demo.url("Demo/Jobs"))
     assert piped_loop(shell, [".format json", "getJobStatus(12)"]) == 0
     assert json.loads(out.getvalue()) == {"OK": True, "Value": {"12": "Running"}}
+
+
+class CustomPathJobMonitoring(DiracLikeJobMonitoring):
+    name = "Custom/JM"
+
+
+def test_a_service_named_by_system_component_finds_its_catalog_entry(
+    pki: KitPKI,
+    dirac_source: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("DIRACSH_DIRAC_SOURCES", str(dirac_source))
+    monkeypatch.setattr(catalog.cache, "_default", None)
+    shell = Shell(Printer(io.StringIO(), color=False))
+    shell.defaults = {"proxyLocation": str(pki.proxy), "caLocation": str(pki.ca_dir)}
+    with kit_server(pki, services=[CustomPathJobMonitoring()]) as server:
+        cfg = tmp_path / "dirac.cfg"
+        cfg.write_text(
+            "Systems\n{\n  WorkloadManagement\n  {\n    URLs\n    {\n"
+            f"      JobMonitoring = {server.url('Custom/JM')}\n    }}\n  }}\n}}\n"
+        )
+        monkeypatch.setenv("DIRACSH_DIRAC_CFG", str(cfg))
+        shell.connect("WorkloadManagement/JobMonitoring", "jm")
+        wait_for_methods(shell, "jm")
+    # The URL path is Custom/JM; the catalog knows the service by its name.
+    assert shell.connections["jm"].status == "19 methods from the catalog"

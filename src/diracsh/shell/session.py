@@ -79,6 +79,9 @@ class Connection:
     # never changed in place (the completer reads it from another thread).
     seen: frozenset[str] = frozenset()
     discovered: threading.Event = field(default_factory=threading.Event, repr=False)
+    # The System/Component typed, when it was one: the catalog's name for the
+    # service even where its URL path differs (a custom path, a Tornado name).
+    service_name: str | None = None
     _names: tuple[Any, Any, list[str]] = field(default=(None, None, []), repr=False)
 
     def names(self) -> list[str]:
@@ -162,6 +165,8 @@ class Shell(CassetteCommands, TransferCommands):
                 # The same service on another server: keep both.
                 alias = f"{alias}@{urlsplit(url).netloc}"
         connection = Connection(alias, url, client, merged)
+        if "://" not in target:
+            connection.service_name = target
         with self._lock:
             self.connections[alias] = connection
             if self.current is None:
@@ -246,7 +251,9 @@ class Shell(CassetteCommands, TransferCommands):
             result = connection.client.listMethods()
             value = result.get("Value")
             listing = value if result.get("OK") and isinstance(value, dict) else None
-            connection.methods = methods_for(connection.url, listing)
+            connection.methods = methods_for(
+                connection.service_name or connection.url, listing
+            )
             connection.listed = listing is not None
         except Exception as exc:  # a bug here must not end the session
             log.exception("discovery on %s failed", connection.url)
