@@ -104,6 +104,10 @@ def test_raw_content_answers_octet_stream(server: Server, pki: KitPKI) -> None:
         timeout=30,
     )
     assert in_query.content == response.content
+    # Without rawContent, bytes still go out as they are (DIRAC's text/html).
+    plain = post(server, pki, {"method": "streamToClient", "args": "[12]"})
+    assert plain.headers["Content-Type"] == "text/html; charset=UTF-8"
+    assert plain.content == response.content
 
 
 def test_gzip_when_the_client_accepts_it(server: Server, pki: KitPKI) -> None:

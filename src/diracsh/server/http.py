@@ -288,6 +288,10 @@ class RPCHandler(tornado.web.RequestHandler):
         elif self.get_argument("rawContent", "") and not isinstance(result, dict):
             self.set_header("Content-Type", "application/octet-stream")
             self.finish(result if isinstance(result, bytes) else str(result).encode())
+        elif isinstance(result, str | bytes):
+            # As DIRAC: text or bytes go out as they are (tornado's text/html),
+            # which its client, and ours, then report as a non-JSON answer.
+            self.finish(result)
         else:
             self.set_header("Content-Type", "application/json")
             self.finish(jencode.encode_unchecked(result))
