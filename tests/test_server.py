@@ -427,7 +427,7 @@ def test_demo_job_life_and_notifications(pki: KitPKI) -> None:
         assert jobs.getJobStatus([12, {"a": 1}, "13"])["Value"] == {"12": "Running"}
         files = demo("Demo/Files")
         assert files.streamFromClient("f", "", 3, 5)["Message"] == (
-            "expected the file's bytes, received a int"
+            "expected the file's bytes, not int"
         )
         assert files.streamFromClient("f", "", 3, b"ab")["Message"] == (
             "expected 3 bytes, received 2"

@@ -199,7 +199,9 @@ def _call_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("target", help="https://host:port/System/Component")
     parser.add_argument("method")
-    parser.add_argument("args", nargs="*", help="arguments, as Python literals")
+    parser.add_argument(
+        "args", nargs="*", default=[], help="arguments, as Python literals"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--debug", action="store_true")
     _credential_flags(parser)

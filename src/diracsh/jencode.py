@@ -254,4 +254,5 @@ def _refusal(value: Any, where: str) -> str:
         shown = f"<{kind} object>"
     if len(shown) > 60:
         shown = shown[:57] + "..."
-    return f"{where} is a {kind} ({shown}), which DIRAC cannot send: {hint}"
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    return f"{where} is {article} {kind} ({shown}), which DIRAC cannot send: {hint}"

@@ -252,9 +252,7 @@ class DemoFiles(Service):
     ) -> dict[str, Any]:
         """Upload a file (`.put FILE NAME`); returns where it was stored."""
         if not isinstance(data, bytes):
-            return S_ERROR(
-                f"expected the file's bytes, received a {type(data).__name__}"
-            )
+            return S_ERROR(f"expected the file's bytes, not {type(data).__name__}")
         if len(data) != fileSize:
             return S_ERROR(f"expected {fileSize} bytes, received {len(data)}")
         if fileSize > self.MAX_UPLOAD:
