@@ -133,7 +133,8 @@ def _shell_parser() -> argparse.ArgumentParser:
         prog="diracsh",
         description="Interactive shell for DIRAC's HTTPS services. "
         "Other commands: diracsh serve --demo|--cassette FILE, "
-        "diracsh call TARGET METHOD [ARG...], diracsh replay CASSETTE [--diff]",
+        "diracsh call TARGET METHOD [ARG...], diracsh replay CASSETTE [--diff], "
+        "diracsh services [PATTERN], diracsh catalog [PATH] [SERVICE]",
     )
     parser.add_argument(
         "targets",
@@ -212,8 +213,10 @@ def _replay_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diracsh replay",
         description="Make a cassette's recorded calls again and compare the results "
-        "(exit 0 if all are the same, 1 otherwise). Credentials come from the "
-        "flags and DIRAC's environment, never from the cassette.",
+        "(exit 0 if all are the same, 1 otherwise, 3 if the cassette cannot be "
+        "read; a call that cannot be sent or gets no answer is 'not run'). "
+        "Credentials come from the flags and DIRAC's environment, never from "
+        "the cassette.",
     )
     parser.add_argument("cassette", type=Path, help="a cassette made with .record")
     parser.add_argument(

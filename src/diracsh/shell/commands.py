@@ -5,9 +5,9 @@ from __future__ import annotations
 __all__ = ["COMMANDS"]
 
 COMMANDS = {
-    "help": ".help [method]          this help, or one method's signature",
+    "help": ".help [method|command]  this help, or one method's or command's",
     "connect": ".connect TARGET [as ALIAS] [--proxy F | --cert F --key F | "
-    "--token T] [--ca-dir D] [--insecure]",
+    "--token T] [--ca-dir D] [--timeout S] [--insecure]",
     "use": ".use ALIAS               make ALIAS the current service",
     "services": ".services [--all]       the connected services (--all: configured)",
     "disconnect": ".disconnect [ALIAS]     close a connection",
