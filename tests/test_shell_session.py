@@ -303,3 +303,21 @@ def test_a_service_named_by_system_component_finds_its_catalog_entry(
         wait_for_methods(shell, "jm")
     # The URL path is Custom/JM; the catalog knows the service by its name.
     assert shell.connections["jm"].status == "19 methods from the catalog"
+
+
+def test_a_call_refused_before_sending_is_one_line_and_not_recorded(
+    diracsh_demo: DemoService, tmp_path: Path
+) -> None:
+    shell, out = make_shell(diracsh_demo)
+    shell.connect(diracsh_demo.url("Demo/Jobs"))
+    cassette = tmp_path / "calls.json"
+    shell.execute(f".record {cassette}")
+    out.truncate(0)
+    out.seek(0)
+    shell.execute('echo({1: "a", "1": "b"})')
+    assert out.getvalue() == (
+        "echo: nothing sent, argument 1 has keys 1 and '1', which are both sent as "
+        "'1': keep only one of them\n"
+    )
+    assert shell.failures == 1
+    assert not cassette.exists() or '"echo"' not in cassette.read_text()

@@ -361,6 +361,10 @@ class Shell(CassetteCommands, TransferCommands):
             lambda: connection.client.executeRPC(call.method, *call.args)
         )
         elapsed = (time.perf_counter() - started) * 1000
+        if connection.client._last_status() in ("", "not sent"):
+            # Refused before sending (arguments, credentials): no call was
+            # made, so no result, timing or cassette entry; one red line.
+            raise ParseError(str(result.get("Message")))
         if result.get("Errno") != errno.ENOSYS and call.method not in connection.seen:
             connection.seen = connection.seen | {call.method}  # offered by Tab now
         self._show(result, elapsed)
