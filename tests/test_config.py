@@ -57,6 +57,12 @@ def test_dirac_cfg_is_one_path_or_a_list(tmp_path: Path) -> None:
         ('aliases = "x"\n', "[aliases] must be a table"),
         ("[dirac]\ncfg = 3\n", "[dirac] cfg must be a path or a list of paths"),
         ('[dirac]\nconfig = "x"\n', "unknown [dirac] settings ['config']"),
+        ("[credentials]\nproxy = 5\n", "[credentials] proxy must be a path in quotes"),
+        (
+            '[credentials]\ntimeout = "soon"\n',
+            "[credentials] timeout must be a number of seconds",
+        ),
+        ("[aliases]\njobs = 5\n", "[aliases] jobs must be a URL or System/Component"),
     ],
     ids=[
         "token",
@@ -66,6 +72,9 @@ def test_dirac_cfg_is_one_path_or_a_list(tmp_path: Path) -> None:
         "not-a-table",
         "dirac-cfg-type",
         "dirac-typo",
+        "proxy-not-a-path",
+        "timeout-not-a-number",
+        "alias-not-a-string",
     ],
 )
 def test_bad_config_names_file_and_problem(

@@ -163,12 +163,22 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
     unknown = sorted(set(credentials) - _CREDENTIAL_KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown [credentials] settings {unknown}")
+    for key, value in credentials.items():
+        wanted = (int, float) if key == "timeout" else str
+        if not isinstance(value, wanted) or isinstance(value, bool):
+            kind = "a number of seconds" if key == "timeout" else "a path in quotes"
+            raise ConfigError(f"{path}: [credentials] {key} must be {kind}")
     expanded = {
-        k: v if k == "timeout" else os.path.expanduser(str(v))
+        k: v if k == "timeout" else os.path.expanduser(v)
         for k, v in credentials.items()
     }
 
-    aliases = {str(k): str(v) for k, v in _table(data, "aliases", path).items()}
+    aliases = _table(data, "aliases", path)
+    for name, target in aliases.items():
+        if not isinstance(target, str):
+            raise ConfigError(
+                f"{path}: [aliases] {name} must be a URL or System/Component in quotes"
+            )
     shell = _table(data, "shell", path)
     mode = str(shell.get("editing_mode", "emacs"))
     if mode not in ("emacs", "vi"):
