@@ -9,6 +9,7 @@ import io
 import logging
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -566,3 +567,13 @@ def test_delegation_without_a_group_is_refused_before_sending(
     assert result["Message"] == (
         "delegatedDN needs a delegatedGroup too: name the DIRAC group to act as"
     )
+
+
+def test_the_last_status_is_each_threads_own(server: Server, pki: KitPKI) -> None:
+    client = _client(server, pki)
+    assert client.ping()["OK"] is True
+    seen: list[str] = []
+    other = threading.Thread(target=lambda: seen.append(client._last_status()))
+    other.start()
+    other.join()
+    assert (client._last_status(), seen) == ("200", [""])

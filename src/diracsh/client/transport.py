@@ -113,10 +113,18 @@ class Transport:
         self._headers: dict[str, str] = {}
         self._banned: set[str] = set()
         self._lock = threading.Lock()
-        # The outcome of the last call: the HTTP status, or "unreachable",
-        # "failed" (timeout, reset) or "not sent" (credentials); for scripts
-        # that tell "the server said no" from "never got there".
-        self.last_status = ""
+        self._outcome = threading.local()
+
+    @property
+    def last_status(self) -> str:
+        """How this thread's last call ended: the HTTP status, "unreachable",
+        "failed" (timeout, reset) or "not sent" (credentials); "" before any.
+        For callers that tell "the service said no" from "never got there"."""
+        return str(getattr(self._outcome, "status", ""))
+
+    @last_status.setter
+    def last_status(self, status: str) -> None:
+        self._outcome.status = status
 
     # -- session -----------------------------------------------------------
 

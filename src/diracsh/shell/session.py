@@ -357,11 +357,13 @@ class Shell(CassetteCommands, TransferCommands):
                     f"{call.method}: not sent, {problem} (.check off sends it as is)"
                 )
         started = time.perf_counter()
-        result = self.wait(
-            lambda: connection.client.executeRPC(call.method, *call.args)
+        client = connection.client
+        # The status is per thread: read it in the worker that made the call.
+        result, status = self.wait(
+            lambda: (client.executeRPC(call.method, *call.args), client._last_status())
         )
         elapsed = (time.perf_counter() - started) * 1000
-        if connection.client._last_status() in ("", "not sent"):
+        if status in ("", "not sent"):
             # Refused before sending (arguments, credentials): no call was
             # made, so no result, timing or cassette entry; one red line.
             raise ParseError(str(result.get("Message")))
