@@ -166,10 +166,15 @@ def test_ctrl_c_cancels_a_download_and_leaves_no_partial_file(
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     run(shell, ".use Demo/Files")
-    shell.sendline(f".get {downloads / 'big.bin'} 512")  # 512 MiB
-    deadline = time.monotonic() + 20
-    while not any(downloads.iterdir()):  # the transfer has started writing
-        assert time.monotonic() < deadline, "the download never started"
+    shell.sendline(f".get {downloads / 'big.bin'} 1024")  # 1 GiB
+    deadline = time.monotonic() + 30
+
+    def written() -> int:
+        return sum(part.stat().st_size for part in downloads.glob(".big.bin.*"))
+
+    # Data is arriving, so the progress bar (its own prompt_toolkit app) is up.
+    while written() < 32 << 20:
+        assert time.monotonic() < deadline, "the download never got going"
         time.sleep(0.05)
     shell.sendintr()
     shell.expect("cancelled")

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import pprint
+import signal
 import sys
 from typing import Any, TextIO
 
@@ -170,6 +172,10 @@ class Printer:
         return self._style
 
 
+def _interrupt_main_thread() -> None:
+    os.kill(os.getpid(), signal.SIGINT)  # a real signal wakes a blocked wait
+
+
 class TransferProgress:
     """A prompt_toolkit progress bar in MiB, started once a transfer proves long.
 
@@ -191,7 +197,10 @@ class TransferProgress:
         if self._bar is None:
             from prompt_toolkit.shortcuts import ProgressBar
 
-            self._bar = ProgressBar()
+            # The bar runs its own application, which reads the keys: made from
+            # the transfer's thread it would swallow Ctrl-C, so pass it on to
+            # the main thread as prompt_toolkit does for a bar made there.
+            self._bar = ProgressBar(cancel_callback=_interrupt_main_thread)
             self._bar.__enter__()
             self._counter = self._bar(label=self.label, total=total >> 20)
         self._counter.items_completed = done >> 20
