@@ -270,6 +270,20 @@ def test_lines_with_secrets_stay_out_of_the_history_file(tmp_path: Path) -> None
     assert "+ping()" in path.read_text()
 
 
+def test_lines_with_the_sessions_own_token_stay_out_of_the_history(
+    tmp_path: Path,
+) -> None:
+    shell = Shell(Printer(io.StringIO(), color=False))
+    shell.connect("https://127.0.0.1:1/Demo/Jobs", "t", accessToken="plain-token-42")
+    history = PrivateFileHistory(tmp_path / "history")
+    history.secrets = shell._secrets  # as the interactive loop sets it
+    history.append_string("echo('plain-token-42')")
+    history.append_string("echo('another')")
+    text = (tmp_path / "history").read_text()
+    assert "plain-token-42" not in text
+    assert "+echo('another')" in text
+
+
 def test_history_with_invalid_bytes_still_loads(tmp_path: Path) -> None:
     path = tmp_path / "history"
     path.write_bytes(b"\n# 2026-01-01\n+echo('\xff\xfe')\n\n# 2026-01-02\n+ping()\n")

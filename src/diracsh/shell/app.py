@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +61,14 @@ class PrivateFileHistory(FileHistory):
         self.path = path
         self.saving = True
         self.warning: str | None = None  # taken and shown by the prompt loop
+        # The session's own secrets (its tokens, passphrases), set by the loop:
+        # a line holding one is not saved, whatever its shape.
+        self.secrets: Callable[[], Iterable[str]] = lambda: ()
 
     def store_string(self, string: str) -> None:
         if has_secret(string) or not self.saving:
+            return
+        if any(len(secret) >= 4 and secret in string for secret in self.secrets()):
             return
         lines = "".join(f"+{line}\n" for line in string.split("\n"))
         data = f"\n# {datetime.datetime.now()}\n{lines}".encode("utf-8", "replace")
@@ -160,6 +165,8 @@ def interactive_loop(shell: Shell, history: History, *, vi_mode: bool = False) -
     """Read, run, print until Ctrl-D or .exit; returns the exit status."""
     session = make_prompt_session(shell, history, vi_mode=vi_mode)
     shell.history = history
+    if isinstance(history, PrivateFileHistory):
+        history.secrets = shell._secrets
 
     def first_render(app: object) -> None:
         session.app.after_render -= first_render
