@@ -52,6 +52,7 @@ class KitPKI:
     proxy: Path
     small_proxy: Path
     expired_proxy: Path
+    future_proxy: Path
     user_dn: str
     admin_proxy: Path
     admin_dn: str
@@ -73,8 +74,8 @@ def _write_pair(directory: Path, name: str, issued: Issued) -> tuple[Path, Path]
     return cert, key
 
 
-def _expired(proxy: Issued, user: Issued) -> Issued:
-    """The same proxy, re-signed with a validity that ended two hours ago."""
+def _revalidated(proxy: Issued, user: Issued, start: float, end: float) -> Issued:
+    """The same proxy, re-signed valid from *start* to *end* hours from now."""
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
@@ -82,8 +83,8 @@ def _expired(proxy: Issued, user: Issued) -> Issued:
         .issuer_name(proxy.cert.issuer)
         .public_key(proxy.key.public_key())
         .serial_number(proxy.cert.serial_number)
-        .not_valid_before(now - dt.timedelta(hours=3))
-        .not_valid_after(now - dt.timedelta(hours=2))
+        .not_valid_before(now + dt.timedelta(hours=start))
+        .not_valid_after(now + dt.timedelta(hours=end))
     )
     for extension in proxy.cert.extensions:
         builder = builder.add_extension(extension.value, extension.critical)
@@ -114,7 +115,13 @@ def build_pki(root: Path) -> KitPKI:
     write_private(small_proxy, proxy_file_bytes(make_proxy(user, key_size=1024), user))
     expired_proxy = root / "user" / "proxy-expired.pem"
     write_private(
-        expired_proxy, proxy_file_bytes(_expired(make_proxy(user), user), user)
+        expired_proxy,
+        proxy_file_bytes(_revalidated(make_proxy(user), user, -3, -2), user),
+    )
+    future_proxy = root / "user" / "proxy-future.pem"
+    write_private(
+        future_proxy,
+        proxy_file_bytes(_revalidated(make_proxy(user), user, 2, 14), user),
     )
     admin = issue_user(ca, "test admin")
     admin_proxy = root / "admin" / "proxy.pem"
@@ -140,6 +147,7 @@ def build_pki(root: Path) -> KitPKI:
         proxy,
         small_proxy,
         expired_proxy,
+        future_proxy,
         dn_string(user.cert.subject),
         admin_proxy,
         dn_string(admin.cert.subject),

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import socket
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -367,6 +370,46 @@ def test_receive_file_streams_into_place(
     assert list(tmp_path.iterdir()) == [dest]
 
 
+def test_receive_file_writes_through_links_and_into_devices(
+    server: Server, pki: KitPKI, tmp_path: Path
+) -> None:
+    files = client(server, pki, "Demo/Files")
+    real = tmp_path / "real.txt"
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    assert files.receiveFile(str(link), "std.out")["OK"] is True
+    assert link.is_symlink()
+    assert real.read_bytes().startswith(b"line 1: demo job output\n")
+    # A pipe (or a device) stays what it is: a temporary file renamed onto
+    # /dev/null once turned it into a regular file for the whole machine.
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    read: list[bytes] = []
+    reader = threading.Thread(
+        target=lambda: read.append(pipe.read_bytes()), daemon=True
+    )
+    reader.start()
+    assert files.receiveFile(os.fsencode(pipe), "std.out")["OK"] is True
+    reader.join(timeout=30)
+    assert read[0] == real.read_bytes()
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["link.txt", "pipe", "real.txt"]
+
+
+@pytest.mark.parametrize("mode", ["text", "none"])
+def test_receive_file_into_something_not_a_binary_file_is_an_s_error(
+    server: Server, pki: KitPKI, tmp_path: Path, mode: str
+) -> None:
+    with open(tmp_path / "out.txt", "w") as text:
+        dest = text if mode == "text" else None
+        result = client(server, pki, "Demo/Files").receiveFile(dest, "std.out")
+    assert result["OK"] is False
+    assert result["Message"].startswith(
+        "receiveFile needs a file name or a file object opened for binary writing"
+    )
+
+
 def test_receive_file_error_body_leaves_destination_alone(
     server: Server, pki: KitPKI, tmp_path: Path
 ) -> None:
@@ -483,6 +526,12 @@ def test_expired_proxy_is_named(server: Server, pki: KitPKI) -> None:
     result = client(server, pki, proxyLocation=str(pki.expired_proxy)).ping()
     assert "expired at" in result["Message"]
     assert "dirac-proxy-init" in result["Message"]
+
+
+def test_a_proxy_not_valid_yet_is_named(server: Server, pki: KitPKI) -> None:
+    result = client(server, pki, proxyLocation=str(pki.future_proxy)).ping()
+    assert result["Message"].startswith(f"the proxy {pki.future_proxy} is not valid ")
+    assert "check this machine's clock" in result["Message"]
 
 
 def test_server_certificate_without_san_is_named(pki: KitPKI) -> None:

@@ -330,6 +330,30 @@ def test_a_proxy_string_is_checked_like_a_proxy_file(
     assert "PRIVATE KEY" not in result["Message"]
 
 
+def test_a_proxy_string_as_bytes_works(server: Server, pki: KitPKI) -> None:
+    data = pki.proxy.read_bytes()
+    result = _client(server, pki, proxyLocation=None, proxyString=data).whoami()
+    assert result["Value"]["DN"] == pki.user_dn
+
+
+@pytest.mark.parametrize(
+    ("options", "given"),
+    [
+        ({"accessToken": "a-test-token-1234"}, "a proxy and a token"),
+        ({"useAccessToken": True}, "a proxy and a token"),
+        ({"proxyString": "x"}, "a proxy and a proxy string"),
+    ],
+    ids=["token", "use-token", "proxy-string"],
+)
+def test_two_credentials_are_refused_not_one_silently_used(
+    server: Server, pki: KitPKI, options: dict[str, Any], given: str
+) -> None:
+    result = _client(server, pki, **options).ping()  # with proxyLocation
+    assert (
+        result["Message"] == f"Cannot make a client: give one credential, not {given}"
+    )
+
+
 def test_a_proxy_string_works(server: Server, pki: KitPKI) -> None:
     text = pki.proxy.read_text()
     result = _client(server, pki, proxyLocation=None, proxyString=text).whoami()
@@ -505,7 +529,11 @@ def test_a_proxy_string_with_an_encrypted_key_asks_the_callback_not_openssl(
 
 @pytest.mark.parametrize(
     "options",
-    [{"proxyLocation": 5}, {"caLocation": 5}, {"proxyChain": object()}],
+    [
+        {"proxyLocation": 5},
+        {"caLocation": 5},
+        {"proxyLocation": None, "proxyChain": object()},
+    ],
     ids=["proxyLocation-int", "caLocation-int", "proxyChain-object"],
 )
 def test_credential_options_of_the_wrong_type_are_an_s_error(

@@ -157,7 +157,7 @@ def test_dev_null_stdin_exits_at_once(home: Path) -> None:
         env=pty_env(home),
         timeout=60,
     )
-    assert done.returncode == 0
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
 
 
 def test_ctrl_c_cancels_a_download_and_leaves_no_partial_file(

@@ -169,7 +169,10 @@ def find_credential(
             )
         return Credential("token", token=_checked_token(str(token)))
     if kwargs.get("proxyString"):
-        return Credential("proxy", pem=str(kwargs["proxyString"]))
+        pem = kwargs["proxyString"]
+        if isinstance(pem, bytes):  # DIRAC takes the file's bytes as they are
+            pem = pem.decode("ascii", "replace")
+        return Credential("proxy", pem=str(pem))
     proxy = _default_proxy(env)
     if proxy is None:
         hint = ""
@@ -198,8 +201,12 @@ def conflicting_options(kwargs: Mapping[str, Any]) -> str | None:
         name
         for name, present in (
             ("a proxy", kwargs.get("proxyLocation")),
+            ("a proxy string", kwargs.get("proxyString") or kwargs.get("proxyChain")),
             ("a certificate", kwargs.get("certFile")),
-            ("a token", kwargs.get("accessToken")),
+            (
+                "a token",
+                kwargs.get("accessToken") or _truthy(kwargs.get("useAccessToken")),
+            ),
         )
         if present
     ]

@@ -33,6 +33,7 @@ class Identity:
     is_limited: bool
     not_after: dt.datetime
     key_bits: int
+    not_before: dt.datetime  # the latest start in the chain
 
     @property
     def seconds_left(self) -> int:
@@ -98,6 +99,7 @@ def identity_of_chain(chain: list[x509.Certificate]) -> Identity:
         is_limited=_is_limited(leaf),
         not_after=min(cert.not_valid_after_utc for cert in chain),
         key_bits=bits,
+        not_before=max(cert.not_valid_before_utc for cert in chain),
     )
 
 

@@ -10,6 +10,7 @@ OpenSSL's refusals of a credential into a message that names the cause.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
@@ -242,6 +243,11 @@ def _check_usable(identity: Identity, what: str) -> None:
         hint = "make a new one (dirac-proxy-init)" if identity.is_proxy else "renew it"
         raise CredentialError(
             f"{what} expired at {identity.not_after:%Y-%m-%d %H:%M} UTC: {hint}"
+        )
+    if identity.not_before > dt.datetime.now(dt.UTC):
+        raise CredentialError(
+            f"{what} is not valid before {identity.not_before:%Y-%m-%d %H:%M} UTC: "
+            "check this machine's clock, or make a new one"
         )
     if 0 < identity.key_bits < 2048:
         raise CredentialError(

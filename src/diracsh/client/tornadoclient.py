@@ -14,6 +14,7 @@ never raises.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from diracsh import jencode
 from diracsh.client.credentials import (
     Credential,
     CredentialError,
+    conflicting_options,
     find_credential,
     use_access_token,
 )
@@ -93,6 +95,9 @@ class TornadoClient:
         self._init_error: dict[str, Any] | None = None
         self._credential: Credential | None = None
         self._extra_form = self._fixed_fields()
+        conflict = conflicting_options(kwargs)  # as given, before any default
+        if conflict is not None:
+            self._init_error = S_ERROR(f"Cannot make a client: {conflict}")
 
         self._urls = self._resolve(serviceName)
         self._transport_made: Transport | None = None
@@ -271,15 +276,46 @@ class TornadoClient:
             **self._extra_form,
             "rawContent": "True",
         }
+        if isinstance(dest, bytes):
+            dest = os.fsdecode(dest)
         if not isinstance(dest, str | os.PathLike):
+            if isinstance(dest, io.TextIOBase) or not callable(
+                getattr(dest, "write", None)
+            ):
+                problem = (
+                    "receiveFile needs a file name or a file object opened for "
+                    f"binary writing ('wb'), not {type(dest).__name__}"
+                )
+                return self._not_sent(method, S_ERROR(problem))
             return self._transport.download("streamToClient", form, dest, progress)
         if not os.fspath(dest):
             problem = "receiveFile needs a destination file name"
             return self._not_sent(method, S_ERROR(problem))
-        if Path(dest).is_dir():
+        # Through a symlink to the file it names, as open() would write.
+        target = Path(os.path.realpath(dest))
+        if target.is_dir():
             problem = f"{dest} is a directory: give the name of the file to write"
             return self._not_sent(method, S_ERROR(problem))
-        return self._download_to_path(Path(dest), form, progress)
+        if target.exists() and not target.is_file():
+            # A device or a pipe (/dev/null, a FIFO): written in place; a
+            # temporary file renamed onto it would replace the device itself.
+            return self._download_into_special(target, form, progress)
+        if target.exists() and not os.access(target, os.W_OK):
+            problem = f"cannot write {dest}: permission denied"
+            return self._not_sent(method, S_ERROR(problem))
+        return self._download_to_path(target, form, progress)
+
+    def _download_into_special(
+        self,
+        target: Path,
+        form: dict[str, str],
+        progress: Callable[[int, int | None], None] | None,
+    ) -> dict[str, Any]:
+        try:
+            with open(target, "wb") as sink:
+                return self._transport.download("streamToClient", form, sink, progress)
+        except OSError as exc:
+            return S_ERROR(f"cannot write {target}: {exc.strerror or exc}")
 
     def _download_to_path(
         self,

@@ -388,7 +388,7 @@ def _stream_into(
             f"download from {url} cut short: short read of {arrived}{of} bytes, "
             f"the connection ended early ({_innermost(exc)})"
         )
-    except (OSError, ValueError) as exc:  # the sink: full disk, closed file
+    except (OSError, ValueError, TypeError) as exc:  # the sink: disk full, closed
         # (after RequestException, which is an OSError too)
         return S_ERROR(f"download from {url} stopped: cannot write it: {exc}")
     if expected is not None and received != expected:
