@@ -321,3 +321,24 @@ def test_a_call_refused_before_sending_is_one_line_and_not_recorded(
     )
     assert shell.failures == 1
     assert not cassette.exists() or '"echo"' not in cassette.read_text()
+
+
+def test_transfers_refused_before_sending_and_disconnect_say_what_happened(
+    diracsh_demo: DemoService, tmp_path: Path
+) -> None:
+    shell, out = make_shell(diracsh_demo)
+    shell.connect(diracsh_demo.url("Demo/Jobs"))
+    shell.connect(diracsh_demo.url("Demo/Files"))
+    shell.execute(f".get {tmp_path} 12")
+    shell.execute(f".put {tmp_path / 'missing.bin'} x")
+    shell.execute(".disconnect")
+    shell.execute(".format json")
+    shell.execute("Demo/Files.echo([1e400, -1e400])")
+    lines = out.getvalue().splitlines()
+    assert lines[:3] == [
+        f"{tmp_path} is a directory: give the name of the file to write",
+        f"cannot read {tmp_path / 'missing.bin'}: No such file or directory",
+        "disconnected Demo/Jobs; calls now go to Demo/Files",
+    ]
+    assert json.loads("\n".join(lines[3:])) == {"OK": True, "Value": ["inf", "-inf"]}
+    assert shell.failures == 2

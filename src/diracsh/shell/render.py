@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import pprint
 import signal
@@ -38,8 +39,21 @@ def format_result(
     if shorten:
         result = _shortened(result)
     if fmt == "json":
-        return json.dumps(result, indent=2, default=_json_default, ensure_ascii=False)
+        # JSON has no NaN or Infinity: they are shown as the strings Python writes.
+        return json.dumps(
+            _finite(result), indent=2, default=_json_default, ensure_ascii=False
+        )
     return pprint.pformat(result, width=width, sort_dicts=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)  # 'nan', 'inf', '-inf'
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 _LONG = 2048  # characters or bytes of one value shown on screen

@@ -363,7 +363,7 @@ class Shell(CassetteCommands, TransferCommands):
             lambda: (client.executeRPC(call.method, *call.args), client._last_status())
         )
         elapsed = (time.perf_counter() - started) * 1000
-        if status in ("", "not sent"):
+        if status in ("", "not sent") and not result.get("OK"):
             # Refused before sending (arguments, credentials): no call was
             # made, so no result, timing or cassette entry; one red line.
             raise ParseError(str(result.get("Message")))
@@ -490,9 +490,11 @@ class Shell(CassetteCommands, TransferCommands):
         connection = self.connection(argv[0] if argv else None)
         connection.client._close()
         del self.connections[connection.alias]
+        note = ""
         if self.current == connection.alias:
             self.current = next(iter(self.connections), None)
-        self.printer.info(f"disconnected {connection.alias}")
+            note = f"; calls now go to {self.current}" if self.current else ""
+        self.printer.info(f"disconnected {connection.alias}{note}")
 
     def cmd_services(self, argv: list[str]) -> None:
         if argv == ["--all"]:

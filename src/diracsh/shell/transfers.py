@@ -57,14 +57,19 @@ class TransferCommands:
             progress.update(done, total)
 
         started = time.perf_counter()
+        client = connection.client
         try:
-            result = self.wait(
-                lambda: connection.client.receive_file(dest, *args, progress=report),
+            result, status = self.wait(
+                lambda: (
+                    client.receive_file(dest, *args, progress=report),
+                    client._last_status(),
+                ),
                 on_cancel=cancelled.set,
             )
         finally:
             progress.close()
         elapsed = (time.perf_counter() - started) * 1000
+        _refused_before_sending(result, status)
         if result.get("OK"):
             self.printer.info(
                 f"saved {result['Value']} bytes to {dest} ({elapsed:.1f} ms)"
@@ -79,15 +84,24 @@ class TransferCommands:
         connection = self.connection()
         progress = self.printer.transfer_progress(path)
         started = time.perf_counter()
+        client = connection.client
         try:
-            result = self.wait(
-                lambda: connection.client.send_file(
-                    path, file_id, progress=progress.update
+            result, status = self.wait(
+                lambda: (
+                    client.send_file(path, file_id, progress=progress.update),
+                    client._last_status(),
                 )
             )
         finally:
             progress.close()
         elapsed = (time.perf_counter() - started) * 1000
+        _refused_before_sending(result, status)
         self._show(result, elapsed)
-        if "rpcStub" in result:  # a file that could not be read made no call
-            self._record(result, elapsed / 1000)
+        self._record(result, elapsed / 1000)
+
+
+def _refused_before_sending(result: dict[str, Any], status: str) -> None:
+    """One red line (no timing, no cassette entry) for a transfer never sent:
+    a file that cannot be read or written, arguments DIRAC cannot carry."""
+    if status in ("", "not sent") and not result.get("OK"):
+        raise ParseError(str(result.get("Message")))
