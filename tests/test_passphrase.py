@@ -59,7 +59,10 @@ def test_the_shell_asks_once_and_a_wrong_passphrase_does_not_connect(
     url = server.url("Demo/Jobs")
     child = _spawn([*_flags(pki), url], home, spawned)
     child.expect(loose(f"Passphrase for {pki.encrypted_key}:"))
-    child.sendline("not the passphrase")
+    for _ in range(2):  # three tries in all, as ssh and sudo give
+        child.sendline("not the passphrase")
+        child.expect(loose("Wrong passphrase, try again. Passphrase for"))
+    child.sendline("still not the passphrase")
     child.expect(loose(f"not connected: wrong passphrase for {pki.encrypted_key}"))
     child.expect("diracsh>")
 

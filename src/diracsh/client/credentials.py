@@ -276,6 +276,9 @@ def encrypted_key(
     return key if b"ENCRYPTED" in text else None
 
 
+PASSPHRASE_TRIES = 3
+
+
 def ask_passphrase_once(
     options: dict[str, Any],
     ask: Callable[[str], str] | None,
@@ -298,14 +301,22 @@ def ask_passphrase_once(
                 f"the key {key} is encrypted and there is no terminal to type its "
                 "passphrase on: run from a terminal, or use a proxy"
             )
-        try:
-            passphrase = ask(f"Passphrase for {key}: ")
-        except EOFError:  # Ctrl-C is not caught: it cancels, as anywhere else
-            raise CredentialError(f"no passphrase given for {key}") from None
         from diracsh.client.identity import check_passphrase
 
-        check_passphrase(key, passphrase)
-        known[str(key)] = passphrase
+        prompt = f"Passphrase for {key}: "
+        for attempt in range(1, PASSPHRASE_TRIES + 1):  # as ssh and sudo: 3 tries
+            try:
+                typed = ask(prompt)
+            except EOFError:  # Ctrl-C is not caught: it cancels, as anywhere else
+                raise CredentialError(f"no passphrase given for {key}") from None
+            try:
+                check_passphrase(key, typed)
+                known[str(key)] = passphrase = typed
+                break
+            except CredentialError:
+                if attempt == PASSPHRASE_TRIES:
+                    raise
+                prompt = f"Wrong passphrase, try again. Passphrase for {key}: "
     options["passwordCallback"] = lambda prompt: passphrase
 
 
