@@ -477,3 +477,46 @@ def test_serve_demo_on_an_address_it_cannot_bind_keeps_the_demo_ca(
     assert done.stderr.endswith(f" (state in {state})\n")
     assert done.stderr.count("\n") == 1
     assert (state / "ca" / "diracsh-demo-CA.pem").read_bytes() == ca
+
+
+# -- declarations and life cycle ------------------------------------------------
+
+
+def _declared(name: str, **attributes: Any) -> Service:
+    return type("Declared", (Service,), {"name": name, **attributes})()
+
+
+@pytest.mark.parametrize(
+    ("service", "error", "fragment"),
+    [
+        (_declared("Sys/Comp("), ValueError, "it must be 'System/Component'"),
+        (_declared(""), ValueError, "it must be 'System/Component'"),
+        (_declared("Sys/B", types_x=str), TypeError, "types_x must be a list"),
+        (_declared("Sys/C", types_x=[list[int]]), TypeError, "types_x must be a list"),
+        (_declared("Sys/D", types_x=["str"]), TypeError, "types_x must be a list"),
+        (_declared("Sys/E", auth_x=5), TypeError, "auth_x must be a comma string"),
+    ],
+    ids=["regex-name", "empty-name", "types-str", "generic", "type-name", "auth-int"],
+)
+def test_a_bad_declaration_is_refused_when_the_server_is_made(
+    pki: KitPKI, service: Service, error: type[Exception], fragment: str
+) -> None:
+    with pytest.raises(error) as refused:
+        kit_server(pki, services=[service])
+    assert fragment in str(refused.value)
+
+
+def test_a_server_starts_once_and_frees_its_port_even_unstarted(pki: KitPKI) -> None:
+    served = kit_server(pki)
+    served.start()
+    served.stop()
+    with pytest.raises(RuntimeError, match="a server starts once"):
+        served.start()
+    unstarted = kit_server(pki)
+    port = unstarted.port
+    unstarted.stop()
+    again = Server(
+        [], cert=pki.host_cert, key=pki.host_key, ca_location=pki.ca_dir, port=port
+    )
+    assert again.port == port
+    again.stop()

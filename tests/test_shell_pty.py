@@ -216,3 +216,16 @@ def test_two_shells_open_at_once_share_the_history(home: Path) -> None:
         third.expect(DEMO_PROMPT)
     finally:
         third.terminate(force=True)
+
+
+def test_a_piped_run_with_a_target_it_cannot_use_exits_1(home: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "diracsh", "nonsense"],
+        input="",
+        capture_output=True,
+        text=True,
+        env=pty_env(home),
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "nonsense" in done.stdout

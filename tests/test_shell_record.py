@@ -339,3 +339,8 @@ def test_replay_command_exits_3_for_a_missing_cassette(
         f"diracsh: cannot read cassette {tmp_path / 'none.json'}: No such file or "
         "directory\n"
     )
+    # --debug adds the traceback, not another exit status.
+    debugged = replay_command(str(tmp_path / "none.json"), "--debug")
+    assert debugged.returncode == 3
+    assert "Traceback (most recent call last)" in debugged.stderr
+    assert debugged.stderr.endswith(done.stderr)

@@ -322,8 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return Exit.OK
     except StartupError as exc:
-        if debug:
-            raise
+        if debug:  # the traceback too, and still the same exit status
+            import traceback
+
+            traceback.print_exc()
         print(f"diracsh: {exc}", file=sys.stderr)
         return Exit.STARTUP
     except UsageError as exc:
@@ -362,11 +364,12 @@ def _start_replay(cassette: Path, host: str, port: int, state_dir: Path | None) 
     state = state_dir or paths().demo_state
     try:
         return start_replay(cassette, state, host=host, port=port, background=False)
-    except CassetteError as exc:
+    except (CassetteError, ValueError) as exc:  # ValueError: a bad service name
         raise StartupError(str(exc)) from exc
     except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
         raise StartupError(
-            f"cannot serve {cassette} on {host}:{port}: {exc.strerror or exc}"
+            f"cannot serve {cassette} on {host}:{port}: {exc.strerror or exc}{where}"
         ) from exc
 
 
@@ -482,6 +485,7 @@ def _shell(args: argparse.Namespace) -> int:
             shell.connect(target)
         except ParseError as exc:
             printer.error(str(exc))
+            shell.failures += 1  # a piped run then exits 1
     if not args.demo and not args.targets and interactive:
         printer.info(f"diracsh {__version__}: .connect URL to start, .help for help")
 

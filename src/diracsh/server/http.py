@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -82,6 +83,10 @@ class Server:
         tokens: Mapping[str, str] | None = None,
         workers: int = 16,
     ) -> None:
+        for service in services:
+            service.validate()
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port {port} is not between 0 and 65535")
         self.services = {service.name: service for service in services}
         self.host = host
         self.registry = dict(registry or {})
@@ -95,6 +100,7 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
+        self._failure: BaseException | None = None  # why the serving thread died
 
     def url(self, service: str) -> str:
         """The URL of *service*; on a server bound to every address, via 127.0.0.1."""
@@ -104,13 +110,21 @@ class Server:
     # -- running -----------------------------------------------------------
 
     def start(self) -> Server:
-        """Serve in a daemon thread; returns once the server accepts connections."""
+        """Serve in a daemon thread; returns once the server accepts connections.
+
+        Raises what stopped the serving thread from starting, and RuntimeError
+        for a server already started or stopped (make a new one).
+        """
+        if self._thread is not None or self._stopped.is_set():
+            raise RuntimeError("a server starts once: make a new Server to serve again")
         ready = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(ready,), name="diracsh-server", daemon=True
+            target=self._run_quietly, args=(ready,), name="diracsh-server", daemon=True
         )
         self._thread.start()
         ready.wait()
+        if self._failure is not None:
+            raise self._failure
         return self
 
     def serve_forever(self) -> None:
@@ -120,6 +134,9 @@ class Server:
     def stop(self) -> None:
         for service in self.services.values():
             service.stopping.set()
+        if self._loop is None:  # never served: free the port now
+            for sock in self._sockets:
+                sock.close()
         loop = self._loop
         if loop is not None and not self._stopped.is_set():
             loop.call_soon_threadsafe(loop.stop)
@@ -133,17 +150,32 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _run_quietly(self, ready: threading.Event) -> None:
+        try:
+            self._run(ready)
+        except BaseException:
+            if self._failure is None:
+                raise  # not a failure to start: the thread's own report
+            # else start() raises it in the caller's thread
+
     def _run(self, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         self._loop = loop
-        server = tornado.httpserver.HTTPServer(
-            self.application(),
-            ssl_options=self._ssl,
-            decompress_request=True,
-            max_body_size=100 * 1024 * 1024,
-        )
-        server.add_sockets(self._sockets)
+        try:
+            server = tornado.httpserver.HTTPServer(
+                self.application(),
+                ssl_options=self._ssl,
+                decompress_request=True,
+                max_body_size=100 * 1024 * 1024,
+            )
+            server.add_sockets(self._sockets)
+        except BaseException as exc:  # start() raises it instead of waiting
+            self._failure = exc
+            self._stopped.set()
+            loop.close()
+            ready.set()
+            raise
         loop.call_soon(ready.set)
         try:
             loop.run_forever()
@@ -155,7 +187,7 @@ class Server:
 
     def application(self) -> tornado.web.Application:
         routes: list[Any] = [
-            (f"/{name}", RPCHandler, {"service": service, "server": self})
+            (f"/{re.escape(name)}", RPCHandler, {"service": service, "server": self})
             for name, service in self.services.items()
         ]
         return tornado.web.Application(routes, compress_response=True)

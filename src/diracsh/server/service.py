@@ -19,7 +19,9 @@ import contextvars
 import datetime as dt
 import inspect
 import os
+import re
 import threading
+import types
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -101,6 +103,30 @@ class Service:
         held = {p.lower() for p in credentials.get("properties", [])}
         held.add(str(credentials.get("DN", "")).lower())
         return bool(rule & held)
+
+    def validate(self) -> None:
+        """Raise ValueError or TypeError, naming it, for a declaration that could
+        only fail at call time (a bad name, ``types_``, ``auth_``)."""
+        if not _SERVICE_NAME.fullmatch(self.name):
+            raise ValueError(
+                f"{type(self).__name__}.name is {self.name!r}: it must be "
+                "'System/Component' (letters, digits, '_', '-', '.')"
+            )
+        for attribute in dir(self):
+            value = getattr(self, attribute, None)
+            if attribute.startswith("types_"):
+                entries = value if isinstance(value, list | tuple) else None
+                if entries is None or not all(_is_type_entry(e) for e in entries):
+                    raise TypeError(
+                        f"{type(self).__name__}.{attribute} must be a list of types, "
+                        f"tuples or lists of types, or None; not {value!r}"
+                    )
+            elif attribute.startswith("auth_") and value is not None:
+                if not isinstance(value, str | list | tuple):
+                    raise TypeError(
+                        f"{type(self).__name__}.{attribute} must be a comma string "
+                        f"or a list of DNs and properties, not {value!r}"
+                    )
 
     def check_types(self, method: str, args: Sequence[Any]) -> dict[str, Any] | None:
         """An ``S_ERROR`` if *args* do not match ``types_<method>``, else None."""
@@ -210,6 +236,19 @@ def _check_arity(
     except TypeError as exc:
         return S_ERROR(f"Function {method} cannot take {len(args)} arguments: {exc}")
     return None
+
+
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+
+
+def _is_type_entry(entry: Any) -> bool:
+    if entry is None or isinstance(entry, type):
+        return not isinstance(entry, types.GenericAlias)
+    if isinstance(entry, list | tuple):
+        return bool(entry) and all(
+            isinstance(e, type) and not isinstance(e, types.GenericAlias) for e in entry
+        )
+    return False
 
 
 def _type_names(want: Any) -> str:
