@@ -520,3 +520,33 @@ def test_a_server_starts_once_and_frees_its_port_even_unstarted(pki: KitPKI) -> 
     )
     assert again.port == port
     again.stop()
+
+
+class Odd(Service):
+    name = "Test/Odd"
+    auth_pair = auth_unsendable = ("all",)
+
+    def export_pair(self, first: int, /, second: int = 2) -> dict[str, Any]:
+        """Positional-only arguments are RPC arguments too."""
+        return S_OK([first, second])
+
+    def export_unsendable(self) -> dict[str, Any]:
+        return S_OK({1, 2})  # a set: the service's own bug
+
+
+def test_odd_methods_are_listed_right_and_a_bad_answer_is_a_logged_500(
+    pki: KitPKI, caplog: pytest.LogCaptureFixture
+) -> None:
+    with kit_server(pki, services=[Odd()]) as own:
+        odd = TornadoClient(
+            own.url("Test/Odd"),
+            proxyLocation=str(pki.proxy),
+            caLocation=str(pki.ca_dir),
+        )
+        listed = odd.listMethods()["Value"]["pair"]
+        assert (listed["args"], listed["required"]) == (["first", "second"], 1)
+        assert odd.pair(1)["Value"] == [1, 2]
+        with caplog.at_level(logging.ERROR, logger="diracsh.server"):
+            answer = odd.unsendable()
+    assert "HTTP 500" in answer["Message"]
+    assert "Test/Odd answered what JSON cannot carry" in caplog.text

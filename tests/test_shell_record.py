@@ -134,7 +134,11 @@ def test_replay_shows_different_with_a_diff(
         [
             stubs.entry_from_result(live, 0.01),
             stubs.entry_from_result({**live, "Value": {"12": "Failed"}}, 0.01),
-            stubs.make_entry((("https://h:1/Other/Service", {}), "ping", []), {}, 0.1),
+            stubs.make_entry(
+                (("https://h:1/Other/Service", {}), "ping", []),
+                {"OK": True, "Value": 1},
+                0.1,
+            ),
         ],
     )
 

@@ -139,6 +139,11 @@ def test_unwritable_directory_is_a_cassette_error(tmp_path: Path) -> None:
             '"result": {}}]}',
             "entry 1: service and method must be strings",
         ),
+        (
+            '{"diracsh_cassette": 1, "entries": [{"stub": [["a", {}], "m", []], '
+            '"result": {"Value": 3}}]}',
+            "entry 1: result is not a DIRAC result",
+        ),
     ],
     ids=[
         "not-json",
@@ -147,6 +152,7 @@ def test_unwritable_directory_is_a_cassette_error(tmp_path: Path) -> None:
         "entries-dict",
         "bad-stub",
         "bad-types",
+        "not-a-result",
     ],
 )
 def test_load_says_what_is_wrong(cassette: Path, text: str, message: str) -> None:

@@ -325,8 +325,13 @@ class RPCHandler(tornado.web.RequestHandler):
             # which its client, and ours, then report as a non-JSON answer.
             self.finish(result)
         else:
+            try:
+                body = jencode.encode_unchecked(result)
+            except Exception:  # a set, an object: the method's bug, logged here
+                log.exception("%s answered what JSON cannot carry", self.service.name)
+                raise tornado.web.HTTPError(500) from None
             self.set_header("Content-Type", "application/json")
-            self.finish(jencode.encode_unchecked(result))
+            self.finish(body)
 
     def get(self) -> None:  # pragma: no cover - SUPPORTED_METHODS answers 405
         raise tornado.web.HTTPError(405)

@@ -215,14 +215,13 @@ class Service:
         types = getattr(self, f"types_{method}", None) or []
         doc = inspect.getdoc(function) or ""
         return {
-            "args": [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+            "args": [p.name for p in parameters if p.kind in _POSITIONAL]
             + [f"*{p.name}" for p in parameters if p.kind is p.VAR_POSITIONAL],
             "types": [_type_names(t) for t in types],
             "doc": doc.splitlines()[0] if doc else "",
             "auth": self.authorization(method),
             "required": sum(
-                p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty
-                for p in parameters
+                p.kind in _POSITIONAL and p.default is p.empty for p in parameters
             ),
         }
 
@@ -238,6 +237,10 @@ def _check_arity(
     return None
 
 
+_POSITIONAL = (
+    inspect.Parameter.POSITIONAL_ONLY,
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+)
 _SERVICE_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 

@@ -86,9 +86,20 @@ def _entry(item: Any, where: str) -> Entry:
             f"{where}: service and method must be strings, kwargs and result "
             "objects, args a list"
         )
+    if not _is_result(result):
+        raise CassetteError(
+            f"{where}: result is not a DIRAC result: it needs 'OK': true with a "
+            "'Value', or 'OK': false with a 'Message' string"
+        )
     return Entry(
         service, kwargs, method, args, result, seconds, str(item.get("recorded", ""))
     )
+
+
+def _is_result(result: dict[str, Any]) -> bool:
+    if result.get("OK") is True:
+        return "Value" in result
+    return result.get("OK") is False and isinstance(result.get("Message"), str)
 
 
 def load(path: str | os.PathLike[str]) -> list[Entry]:
