@@ -54,6 +54,12 @@ class _DemoCredentials:
     def token(self) -> str:
         return str(self.pki.token)
 
+    def _client(self, url: str, kwargs: dict[str, Any]) -> Any:
+        from diracsh import TornadoClient
+
+        options = {"proxyLocation": str(self.proxy), "caLocation": str(self.ca_dir)}
+        return TornadoClient(url, **{**options, **kwargs})
+
 
 @dataclass(frozen=True)
 class DemoService(_DemoCredentials):
@@ -67,10 +73,7 @@ class DemoService(_DemoCredentials):
 
     def client(self, service: str = "Demo/Jobs", **kwargs: Any) -> Any:
         """A TornadoClient with the demo user's proxy (override with kwargs)."""
-        from diracsh import TornadoClient
-
-        options = {"proxyLocation": str(self.proxy), "caLocation": str(self.ca_dir)}
-        return TornadoClient(self.url(service), **{**options, **kwargs})
+        return self._client(self.url(service), kwargs)
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,7 @@ class ReplayServer(_DemoCredentials):
 
     def client(self, service: str | None = None, **kwargs: Any) -> Any:
         """A TornadoClient with the demo user's proxy (override with kwargs)."""
-        from diracsh import TornadoClient
-
-        options = {"proxyLocation": str(self.proxy), "caLocation": str(self.ca_dir)}
-        return TornadoClient(self.url(service), **{**options, **kwargs})
+        return self._client(self.url(service), kwargs)
 
 
 @pytest.fixture(scope="session")

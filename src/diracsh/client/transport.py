@@ -145,13 +145,17 @@ class Transport:
 
     def prepare(self) -> dict[str, Any] | None:
         """Build the session now; an S_ERROR naming the credential or CA problem."""
+        return self._session_or_error()[1]
+
+    def _session_or_error(
+        self,
+    ) -> tuple[requests.Session, None] | tuple[None, dict[str, Any]]:
         try:
-            self._ensure_session()
+            return self._ensure_session(), None
         except (CredentialError, ssl.SSLError, OSError) as exc:
-            return S_ERROR(str(exc))
-        except Exception as exc:
-            return S_ERROR(_bad_options(exc))
-        return None
+            return None, S_ERROR(str(exc))
+        except Exception as exc:  # e.g. proxyLocation=5: a result, not a raise
+            return None, S_ERROR(_bad_options(exc))
 
     def close(self) -> None:
         if self._session is not None:
@@ -210,12 +214,10 @@ class Transport:
         upload: Callable[[int, int | None], None] | None,
     ) -> tuple[dict[str, Any], str, str]:
         """The result, the URL that answered (or was last tried) and the status."""
-        try:
-            session = self._ensure_session()
-        except (CredentialError, ssl.SSLError, OSError) as exc:
-            return S_ERROR(str(exc)), self.urls[0], "not sent"
-        except Exception as exc:  # e.g. proxyLocation=5: a result, not a raise
-            return S_ERROR(_bad_options(exc)), self.urls[0], "not sent"
+        session, problem = self._session_or_error()
+        if session is None:
+            assert problem is not None
+            return problem, self.urls[0], "not sent"
 
         headers = dict(self._headers)
         headers["Content-Type"] = "application/x-www-form-urlencoded"

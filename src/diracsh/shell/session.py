@@ -40,7 +40,7 @@ from diracsh.shell.parser import (
     split_statements,
 )
 from diracsh.shell.render import FORMATS, Printer
-from diracsh.shell.transfers import TransferCommands
+from diracsh.shell.transfers import TransferCommands, refused_before_sending
 
 if TYPE_CHECKING:
     from prompt_toolkit.history import History
@@ -363,10 +363,7 @@ class Shell(CassetteCommands, TransferCommands):
             lambda: (client.executeRPC(call.method, *call.args), client._last_status())
         )
         elapsed = (time.perf_counter() - started) * 1000
-        if status in ("", "not sent") and not result.get("OK"):
-            # Refused before sending (arguments, credentials): no call was
-            # made, so no result, timing or cassette entry; one red line.
-            raise ParseError(str(result.get("Message")))
+        refused_before_sending(result, status)
         if result.get("Errno") != errno.ENOSYS and call.method not in connection.seen:
             connection.seen = connection.seen | {call.method}  # offered by Tab now
         self._show(result, elapsed)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from diracsh.shell.render import Printer
     from diracsh.shell.session import Connection
 
-__all__ = ["TransferCancelled", "TransferCommands"]
+__all__ = ["TransferCancelled", "TransferCommands", "refused_before_sending"]
 
 
 class TransferCancelled(Exception):
@@ -69,7 +69,7 @@ class TransferCommands:
         finally:
             progress.close()
         elapsed = (time.perf_counter() - started) * 1000
-        _refused_before_sending(result, status)
+        refused_before_sending(result, status)
         if result.get("OK"):
             self.printer.info(
                 f"saved {result['Value']} bytes to {dest} ({elapsed:.1f} ms)"
@@ -95,13 +95,14 @@ class TransferCommands:
         finally:
             progress.close()
         elapsed = (time.perf_counter() - started) * 1000
-        _refused_before_sending(result, status)
+        refused_before_sending(result, status)
         self._show(result, elapsed)
         self._record(result, elapsed / 1000)
 
 
-def _refused_before_sending(result: dict[str, Any], status: str) -> None:
-    """One red line (no timing, no cassette entry) for a transfer never sent:
-    a file that cannot be read or written, arguments DIRAC cannot carry."""
+def refused_before_sending(result: dict[str, Any], status: str) -> None:
+    """One red line (no timing, no cassette entry) for a call never sent: a
+    file that cannot be read or written, arguments DIRAC cannot carry, an
+    unusable credential."""
     if status in ("", "not sent") and not result.get("OK"):
         raise ParseError(str(result.get("Message")))
